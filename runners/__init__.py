@@ -1,0 +1,1 @@
+"""tunesmith.runners: the hardware boundary — core types, search spaces, runners, targets, statistics."""
