@@ -1,0 +1,209 @@
+"""LLMClient: the one door every agent call goes through — structured output, retries, budget, accounting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from tunesmith.runners.errors import InfrastructureError, TunesmithError
+
+from .backends import ChatBackend, ChatReply, LLMRequestError, Messages, messages_tokens
+from .ledger import LLMBudgetExceeded, TokenLedger
+from .redact import one_line, redact
+from .structured import (
+    STRUCTURED_MODES,
+    feedback,
+    parse_reply,
+    response_format,
+    schema_instruction,
+    with_instruction,
+)
+
+__all__ = ["LLMBudgetExceeded", "LLMClient", "LLMOutputError", "TokenLedger", "redact"]
+
+log = logging.getLogger("tunesmith.llm")
+M = TypeVar("M", bound=BaseModel)
+
+# HTTP statuses with which endpoints reject a response_format they do not support (llama.cpp: 500).
+_FORMAT_REJECTED = {400, 422, 500, 501}
+
+
+class LLMOutputError(InfrastructureError):
+    """The model did not produce output matching the schema within the allowed retries."""
+
+
+class LLMClient:
+    """Sends chat requests through a ``ChatBackend`` and returns validated pydantic objects.
+
+    ``structured_mode`` is "json_schema", "json_object", "prompt" or "auto" (try json_schema, fall back
+    to json_object, then prompt, when the endpoint rejects the response format; the working mode is kept).
+    Invalid output is retried up to ``max_retries`` times with the validation error fed back.
+    ``prices`` are (input, output) dollars per million tokens; every call is counted in ``ledger``
+    under its ``purpose``; with ``token_budget`` set, a call that would pass it is refused beforehand.
+    """
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        *,
+        model: str | None = None,
+        structured_mode: str = "json_schema",
+        max_retries: int = 3,
+        prices: tuple[float, float] = (0.0, 0.0),
+        ledger: TokenLedger | None = None,
+        token_budget: int | None = None,
+    ) -> None:
+        if structured_mode not in (*STRUCTURED_MODES, "auto"):
+            raise TunesmithError(
+                f"unknown structured output mode {structured_mode!r}",
+                f"use one of {', '.join((*STRUCTURED_MODES, 'auto'))}",
+            )
+        if max_retries < 0:
+            raise TunesmithError("max_retries must not be negative", "use 0 or more")
+        self.backend = backend
+        self.model = model or getattr(backend, "model", None) or backend.name
+        self.structured_mode = structured_mode
+        self._mode = "json_schema" if structured_mode == "auto" else structured_mode
+        self._mode_confirmed = structured_mode != "auto"  # auto: until the endpoint accepted a format
+        self.max_retries = max_retries
+        self.ledger = ledger if ledger is not None else TokenLedger()
+        if ledger is None or any(prices):
+            self.ledger.price_in_per_mtok, self.ledger.price_out_per_mtok = prices
+        self.token_budget = token_budget
+
+    @property
+    def mode(self) -> str:
+        """The structured mode in use now (resolved from "auto" after the first request)."""
+        return self._mode
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    # plain text ------------------------------------------------------------------------------------
+    def chat(
+        self, messages: Messages, *, purpose: str, max_tokens: int = 1024, temperature: float = 0.0
+    ) -> str:
+        """Free-text answer (explanations, summaries); counted and budgeted like structured calls."""
+        reply = self._send(
+            list(messages), None, purpose=purpose, max_tokens=max_tokens, temperature=temperature
+        )
+        return reply.content
+
+    # structured ------------------------------------------------------------------------------------
+    def structured(
+        self,
+        messages: Sequence[dict[str, Any]],
+        schema: type[M],
+        *,
+        purpose: str,
+        max_tokens: int = 1024,
+        temperature: float = 0.0,
+    ) -> M:
+        """Ask for one ``schema`` object; validated, retried on malformed output, then ``LLMOutputError``."""
+        while True:
+            mode = self._mode
+            try:
+                result = self._attempts(list(messages), schema, mode, purpose, max_tokens, temperature)
+            except LLMRequestError as exc:
+                nxt = self._fallback(mode, exc)
+                if nxt is None:
+                    raise
+                log.info("endpoint rejected structured mode %s (%s); trying %s", mode, redact(exc), nxt)
+                self._mode = nxt
+                continue
+            return result  # type: ignore[return-value]
+
+    def _fallback(self, mode: str, exc: LLMRequestError) -> str | None:
+        if self._mode_confirmed or exc.status not in _FORMAT_REJECTED:
+            return None
+        order = list(STRUCTURED_MODES)
+        i = order.index(mode)
+        return order[i + 1] if i + 1 < len(order) else None
+
+    def _attempts(
+        self,
+        messages: Messages,
+        schema: type[BaseModel],
+        mode: str,
+        purpose: str,
+        max_tokens: int,
+        temperature: float,
+    ) -> BaseModel:
+        fmt = response_format(mode, schema)
+        convo = messages if mode == "json_schema" else with_instruction(messages, schema_instruction(schema))
+        reason = ""
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            reply = self._send(
+                convo, fmt, purpose=purpose, max_tokens=max_tokens, temperature=temperature, retry=attempt > 0
+            )
+            self._mode_confirmed = True
+            try:
+                return parse_reply(reply.content, schema)
+            except ValueError as exc:
+                reason = one_line(exc, 300)
+                log.info(
+                    "%s: invalid %s (attempt %d/%d): %s",
+                    purpose,
+                    schema.__name__,
+                    attempt + 1,
+                    attempts,
+                    reason,
+                )
+                convo = [
+                    *convo,
+                    {"role": "assistant", "content": reply.content[:4000]},
+                    {"role": "user", "content": feedback(reason)},
+                ]
+        self.ledger.record_failure(purpose)
+        raise LLMOutputError(
+            redact(
+                f"the LLM ({one_line(self.model, 60)}) gave no valid {schema.__name__} for {purpose!r} "
+                f"in {attempts} attempts (last problem: {reason})"
+            ),
+            "use a stronger model, raise [llm].max_retries, or run with --llm off",
+        )
+
+    def _send(
+        self,
+        messages: Messages,
+        fmt: dict[str, Any] | None,
+        *,
+        purpose: str,
+        max_tokens: int,
+        temperature: float,
+        retry: bool = False,
+    ) -> ChatReply:
+        self.ledger.check_budget(self.token_budget, messages_tokens(messages) + max_tokens)
+        try:
+            reply = self.backend.chat(
+                messages, response_format=fmt, max_tokens=max_tokens, temperature=temperature
+            )
+        except TunesmithError as exc:
+            if redact(exc.line()) != exc.line():  # a backend let a secret slip into its message
+                exc.problem, exc.fix = redact(exc.problem), redact(exc.fix)
+                exc.args = (exc.line(),)
+            raise
+        except Exception as exc:  # a backend bug or an unexpected transport error: one redacted line
+            raise InfrastructureError(
+                f"LLM backend {self.backend.name} failed: {type(exc).__name__}: {one_line(exc, 160)}",
+                "check the LLM endpoint, or run with --llm off",
+            ) from None
+        self.ledger.record(
+            purpose,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            model=reply.model,
+            retry=retry,
+        )
+        log.debug(
+            "%s: %d+%d tokens from %s",
+            purpose,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            redact(reply.model),
+        )
+        return reply
