@@ -1,0 +1,162 @@
+"""Grid search, plus the small helpers every sampler shares (baseline first, dedupe, feasibility).
+
+``GridStrategy`` walks the space's grid (``SearchSpace.grid`` order: the product of each parameter's
+grid, last parameter fastest) after the baseline, skipping configs already in the history and configs
+that the ``feasible`` callback or the space's constraints reject. It is stateless: each ``ask`` walks the
+grid from the start, which is cheap because tried configs are skipped by a tuple lookup.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from tunesmith.runners.space import SearchSpace, Value
+from tunesmith.runners.types import Candidate, Origin, Trial, candidate_key
+
+from .base import Strategy
+
+if TYPE_CHECKING:
+    import random
+
+
+def derived_seed(seed: int, step: int) -> int:
+    """A 32-bit seed for step ``step`` of a study seeded ``seed``.
+
+    Hashing (rather than ``seed + step``) keeps studies with neighbouring seeds from replaying each
+    other's random streams shifted by one trial.
+    """
+    digest = hashlib.sha256(f"tunesmith/{seed}/{step}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_key(items: tuple[tuple[str, str, Value], ...], source: str | None) -> str:
+    return candidate_key({name: value for name, _, value in items}, source)
+
+
+def config_key(config: dict[str, Value], source: str | None = None) -> str:
+    """``candidate_key`` memoised (it hashes JSON, and stateless strategies re-key the history on every ask)."""
+    return _cached_key(tuple((k, type(v).__name__, v) for k, v in sorted(config.items())), source)
+
+
+def complete_baseline(space: SearchSpace, baseline: dict[str, Value]) -> dict[str, Value]:
+    """The baseline with every parameter present, in the space's order (defaults fill the gaps)."""
+    return {p.name: baseline.get(p.name, p.default) for p in space.params}
+
+
+def clamp_floats(space: SearchSpace, config: dict[str, Value]) -> dict[str, Value]:
+    """``config`` with float values pulled into their bounds: ``exp(log(x))`` rounding in log grids and
+    log-uniform samples can land a hair outside ``[low, high]``, which ``Param.contains`` rejects.
+    """
+    out = dict(config)
+    for p in space.params:
+        value = out.get(p.name)
+        if p.kind in ("float", "log_float") and isinstance(value, float):
+            out[p.name] = min(max(value, float(p.low)), float(p.high))  # type: ignore[arg-type]
+    return out
+
+
+def iter_grid(space: SearchSpace, points: int = 5) -> Iterator[dict[str, Value]]:
+    """The space's grid lazily, in ``SearchSpace.grid`` order, without configs breaking a constraint."""
+    names = space.names
+    for combo in itertools.product(*(p.grid(points) for p in space.params)):
+        config = dict(zip(names, combo, strict=True))
+        if not space.violations(config):
+            yield config
+
+
+def enumerable(space: SearchSpace, points: int = 5) -> bool:
+    """Whether the grid holds every value of every parameter (no continuous or sub-sampled ranges)."""
+    for p in space.params:
+        if p.kind in ("float", "log_float"):
+            return False
+        if p.kind == "int":
+            step = p.step or 1
+            if len(p.grid(points)) != (int(p.high) - int(p.low)) // step + 1:  # type: ignore[arg-type]
+                return False
+    return True
+
+
+class Picker:
+    """Collects up to ``n`` new candidates for one ``ask``: never a tried or already-picked key, never
+    a config the strategy's ``feasible`` callback or the space's constraints reject.
+    """
+
+    def __init__(self, strategy: Strategy, history: Sequence[Trial], n: int) -> None:
+        self.strategy = strategy
+        self.n = n
+        self.taken = {config_key(t.candidate.config, t.candidate.source) for t in history}
+        self.picked: list[Candidate] = []
+
+    @property
+    def full(self) -> bool:
+        return len(self.picked) >= self.n
+
+    def fresh(self, config: dict[str, Value]) -> bool:
+        return config_key(config) not in self.taken
+
+    def admissible(self, config: dict[str, Value]) -> bool:
+        space = self.strategy.space
+        if not all(p.name in config and p.contains(config[p.name]) for p in space.params):
+            return False
+        return not space.violations(config) and bool(self.strategy.feasible(config))
+
+    def offer(self, config: dict[str, Value], origin: Origin = "sampler", rationale: str = "") -> bool:
+        """Pick ``config`` if there is room and it is new and feasible; True if it was picked."""
+        if self.full:
+            return False
+        config = clamp_floats(self.strategy.space, config)
+        if not self.fresh(config) or not self.admissible(config):
+            return False
+        candidate = Candidate(config=dict(config), origin=origin, rationale=rationale)
+        self.picked.append(candidate)
+        self.taken.add(config_key(config))
+        return True
+
+    def offer_baseline(self, rationale: str = "the default configuration") -> bool:
+        config = complete_baseline(self.strategy.space, self.strategy.baseline)
+        return self.offer(config, "baseline", rationale)
+
+    def offer_shuffled_grid(self, rng: random.Random, rationale: str, points: int = 5) -> None:
+        """Fill the remaining room with untried grid configs in a random order drawn from ``rng``."""
+        if self.full:
+            return
+        pool = [c for c in iter_grid(self.strategy.space, points) if self.fresh(c)]
+        rng.shuffle(pool)
+        for config in pool:
+            if self.full:
+                return
+            self.offer(config, "sampler", rationale)
+
+
+class GridStrategy(Strategy):
+    """Exhaustive grid search: the baseline, then the grid in a fixed order, skipping tried and
+    infeasible configs. Continuous parameters contribute ``points`` evenly spaced values each.
+    """
+
+    name = "grid"
+
+    def __init__(self, *args, points: int = 5, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.points = points
+
+    def ask(self, history: Sequence[Trial], n: int = 1) -> list[Candidate]:
+        picker = Picker(self, history, n)
+        picker.offer_baseline()
+        names = self.space.names
+        tried = {
+            tuple(t.candidate.config.get(k) for k in names) for t in history if t.candidate.source is None
+        }
+        size = self.space.size(self.points)
+        combos = itertools.product(*(p.grid(self.points) for p in self.space.params))
+        for index, combo in enumerate(combos, start=1):
+            if picker.full:
+                break
+            if combo in tried:
+                continue
+            picker.offer(dict(zip(names, combo, strict=True)), "sampler", f"grid point {index} of {size}")
+        return picker.picked
