@@ -1,0 +1,319 @@
+"""A generic target for any workload command with knobs: argv placeholders in, a result JSON out.
+
+The job names a command such as ``["{python}", "bench.py", "--threads", "{threads}", "{direct}", "--out",
+"{out}"]`` and the parameters that fill it. Each repeat is a fresh process whose scratch output folder is
+emptied first; the workload writes a JSON object to the path in ``$TUNESMITH_RESULT`` and the objective
+metric is read from it. Storage rules from MEASURING.md apply: the output must not sit on tmpfs (that
+measures memory, not storage), the page cache is dropped before each run where allowed, and the file
+system with its mount options is part of the measurement's fingerprint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..base import RESULT_ENV, Runner, RunResult, RunSpec, Target
+from ..errors import JobError
+from ..fingerprint import environment_fingerprint, filesystem_of
+from ..job import Job
+from ..space import Param, SearchSpace, Value
+from ..stats import median
+from ..types import Candidate, Measurement, Status
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+RESERVED = ("out", "python")
+MEMORY_FS = ("tmpfs", "ramfs")
+EXIT_CONSTRAINT = 78  # EX_CONFIG (sysexits.h): "this configuration cannot run here", e.g. no O_DIRECT
+
+
+class StorageWorkload(BaseModel):
+    """Where a storage workload writes and how honestly it is measured (shared by the I/O targets)."""
+
+    model_config = ConfigDict(extra="forbid")
+    output_dir: str | None = None  # default: a scratch folder inside each trial's workdir
+    allow_tmpfs: bool = False
+    drop_caches: bool = True
+
+
+class CommandWorkload(StorageWorkload):
+    """The ``[workload]`` table of the ``command`` target."""
+
+    command: list[str] = Field(min_length=1)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> Param fields
+    constraints: list[str] = Field(default_factory=list)
+    metric_key: str | None = None  # key in the result JSON; default: the objective's metric
+    flags: Literal["presence", "true_false", "one_zero"] = "presence"  # how a bool param is written
+    constraint_exit_codes: list[int] = Field(default_factory=lambda: [EXIT_CONSTRAINT])
+
+
+def drop_page_cache() -> tuple[bool, str]:
+    """Flush dirty pages, then drop the page cache (root only); returns (dropped, reason if not)."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True, ""
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+class CommandTarget(Target):
+    """Tunes the knobs of any command that writes a result JSON; one fresh process per repeat.
+
+    Subclasses (presets such as ``checkpoint_io``) override ``command_template`` and ``base_space``.
+    Bool parameters in ``presence`` style turn a lone ``{name}`` argument into ``--name`` or nothing.
+    """
+
+    name: ClassVar[str] = "command"
+    domain: ClassVar[str] = "io"
+    workload_model: ClassVar[type[BaseModel]] = CommandWorkload
+    workload_drops_caches: ClassVar[bool] = False  # True when the workload drops the cache itself
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(job)
+        self._template = self.command_template()
+        self._program = self._program_index(self._template)
+        if self._program is not None and not PLACEHOLDER.search(self._template[self._program]):
+            prog = self._template[self._program]
+            if "/" in prog or self._program > 0:  # a script path, not a program found on PATH
+                self._template[self._program] = str(self.job.resolve(prog))
+        self._scratch: set[Path] = set()
+        self._last_out: Path | None = None
+        space = self.base_space()
+        used = {ph for elem in self._template for ph in PLACEHOLDER.findall(elem)}
+        for ph in sorted(used - set(space.names) - set(RESERVED)):
+            known = ", ".join(space.names) or "none"
+            raise JobError(
+                f"workload.command: unknown placeholder {{{ph}}}", f"use {{out}}, {{python}} or {known}"
+            )
+        for p in space.params:
+            if p.name in RESERVED:
+                raise JobError(f"workload.params.{p.name}: the name is reserved", "rename the parameter")
+            if p.apply == "arg" and p.name not in used:
+                fix = f'add {{{p.name}}} to workload.command or set apply = "env"'
+                raise JobError(f"workload.params.{p.name}: not used in the command", fix)
+
+    # -- what the workload is ------------------------------------------------------------------------
+    def command_template(self) -> list[str]:
+        """The argv with ``{param}``, ``{out}`` and ``{python}`` placeholders."""
+        return list(self.workload.command)
+
+    def setting(self, key: str, default: Any) -> Any:
+        """A workload field that presets may not have (``metric_key``, ``flags``, ``constraint_exit_codes``)."""
+        value = getattr(self.workload, key, None)
+        return default if value is None else value
+
+    @property
+    def metric_key(self) -> str:
+        return self.setting("metric_key", self.job.objective.metric)
+
+    def base_space(self) -> SearchSpace:
+        params = []
+        for pname, fields in self.workload.params.items():
+            try:
+                params.append(Param.model_validate({**fields, "name": pname}))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(x) for x in err["loc"])
+                fix = "fix that parameter (fields: kind, default, low, high, values, help, apply)"
+                raise JobError(
+                    f"workload.params.{pname}: {where + ': ' if where else ''}{err['msg']}", fix
+                ) from None
+        try:
+            return SearchSpace(params=tuple(params), constraints=tuple(self.workload.constraints))
+        except ValidationError as exc:
+            raise JobError(f"workload.params: {exc.errors()[0]['msg']}", "rename the duplicate") from None
+
+    @staticmethod
+    def _program_index(template: list[str]) -> int | None:
+        """Index of the script or program that must exist: argv[0], or the file after python's flags."""
+        if template[0] != "{python}" and not re.fullmatch(r"python[0-9.]*", Path(template[0]).name):
+            return 0
+        for i, elem in enumerate(template[1:], start=1):
+            if elem in ("-m", "-c"):
+                return None
+            if not elem.startswith("-"):
+                return i
+        return None
+
+    def render(self, config: dict[str, Value], out: Path) -> tuple[list[str], dict[str, str]]:
+        """The argv and extra environment for one candidate writing into ``out``."""
+        params = self.space().params
+        cfg = {**self.space().defaults(), **config}
+        style = self.setting("flags", "presence")
+        values = {"out": str(out), "python": sys.executable}
+        for p in params:
+            v = cfg[p.name]
+            if isinstance(v, bool):
+                values[p.name] = ("1" if v else "0") if style == "one_zero" else str(v).lower()
+            else:
+                values[p.name] = str(v)
+        argv = []
+        for elem in self._template:
+            m = PLACEHOLDER.fullmatch(elem)
+            if m and style == "presence" and isinstance(cfg.get(m.group(1)), bool):
+                argv += ["--" + m.group(1).replace("_", "-")] if cfg[m.group(1)] else []
+                continue
+            argv.append(PLACEHOLDER.sub(lambda mm: values[mm.group(1)], elem))
+        return argv, {p.name.upper(): values[p.name] for p in params if p.apply == "env"}
+
+    # -- where it writes -----------------------------------------------------------------------------
+    def output_root(self, workdir: Path | None) -> Path:
+        """The scratch folder the workload writes into: ours alone, emptied between runs, removed after."""
+        if self.workload.output_dir:
+            return self.job.resolve(self.workload.output_dir) / f"tunesmith-scratch-{self.job.name}"
+        return (workdir or self.job.base_dir) / "out"
+
+    def _check_storage(self, path: Path) -> None:
+        fs = filesystem_of(path)
+        if fs["fstype"] in MEMORY_FS and not self.workload.allow_tmpfs:
+            raise JobError(
+                f"output dir {path} is on {fs['fstype']}, which measures memory, not storage",
+                "set workload.output_dir to a folder on a disk file system (or allow_tmpfs = true)",
+            )
+
+    def preflight(self) -> None:
+        i = self._program
+        if i is not None and not PLACEHOLDER.search(self._template[i]):
+            prog = self._template[i]
+            if ("/" in prog or i > 0) and not Path(prog).is_file():
+                fix = "fix the path in the workload (relative paths start at the job file's folder)"
+                raise JobError(f"workload script {prog} does not exist", fix)
+            if "/" not in prog and i == 0 and shutil.which(prog) is None:
+                raise JobError(
+                    f"workload program {prog!r} is not on PATH", "install it or give its full path"
+                )
+        if self.workload.output_dir:
+            out = self.output_root(None)
+            self._check_storage(out)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / ".write-test").write_bytes(b"ok")
+                shutil.rmtree(out)
+            except OSError as exc:
+                problem = f"output dir {out.parent} is not writable ({exc.strerror or exc})"
+                raise JobError(problem, "set workload.output_dir to a writable folder") from None
+
+    # -- running it ----------------------------------------------------------------------------------
+    def classify(self, res: RunResult) -> tuple[Status, str] | None:
+        """The failure status and one-line reason of a run, or None when it succeeded."""
+        if res.launch_error:
+            return Status.INFRASTRUCTURE, f"could not start the workload: {res.launch_error}"
+        if res.timed_out:
+            return Status.TIMEOUT, f"timed out after {self.job.runner.timeout_s:g} s"
+        if res.memory_exceeded:
+            return Status.RUNTIME, f"memory limit {self.job.runner.memory_mb} MB exceeded"
+        if res.returncode in self.setting("constraint_exit_codes", [EXIT_CONSTRAINT]):
+            return Status.CONSTRAINTS, _last_line(res.stderr_tail) or f"exit code {res.returncode}"
+        if res.returncode != 0:
+            return Status.RUNTIME, _last_line(res.stderr_tail) or f"exit code {res.returncode}"
+        if res.result is None:
+            return Status.RUNTIME, f"the workload wrote no result JSON (to ${RESULT_ENV})"
+        if res.result.get("correct") is False:
+            why = res.result.get("verify_error") or res.result.get("error") or ""
+            return Status.CORRECTNESS, f"the workload reported correct=false{': ' + str(why) if why else ''}"
+        value = res.result.get(self.metric_key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return Status.RUNTIME, f"the result JSON has no finite number {self.metric_key!r}"
+        return None
+
+    def evaluate(self, candidate: Candidate, runner: Runner, workdir: Path, repeats: int) -> Measurement:
+        out = self._last_out = self.output_root(workdir)
+        fp = self.fingerprint()
+        try:
+            self._check_storage(out)
+        except JobError as exc:
+            return Measurement(status=Status.INFRASTRUCTURE, detail=exc.line(), fingerprint=fp)
+        argv, env = self.render(candidate.config, out)
+        samples: list[float] = []
+        extra: dict[str, list[float]] = {}
+        dropped: list[float] = []  # 1.0 / 0.0 per run where a drop was attempted
+        reasons: list[str] = []  # why a drop failed
+        wall, last = 0.0, RunResult(returncode=None)
+        self._scratch.add(out)
+        try:
+            for r in range(repeats):
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True, exist_ok=True)
+                run_dir = workdir / f"run-{r}"
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "result.json").unlink(missing_ok=True)
+                if self.workload.drop_caches and not self.workload_drops_caches:
+                    ok, why = drop_page_cache()
+                    dropped.append(float(ok))
+                    reasons += [why] if why else []
+                run_env = {**self.job.runner.env, **env, RESULT_ENV: str(run_dir / "result.json")}
+                limits = {"timeout_s": self.job.runner.timeout_s, "memory_mb": self.job.runner.memory_mb}
+                last = runner.run(RunSpec(argv=argv, cwd=run_dir, env=run_env, **limits))
+                wall += last.wall_s
+                failure = self.classify(last)
+                if failure is not None:
+                    tails = {"stdout_tail": last.stdout_tail, "stderr_tail": last.stderr_tail}
+                    detail = f"run {r + 1}/{repeats}: {failure[1]}"
+                    return Measurement(status=failure[0], detail=detail, fingerprint=fp, wall_s=wall, **tails)
+                result = last.result or {}
+                samples.append(float(result[self.metric_key]))
+                if isinstance(result.get("page_cache_dropped"), bool):  # the workload tried it itself
+                    dropped.append(float(result["page_cache_dropped"]))
+                    reasons += (
+                        [str(result.get("drop_caches_error"))] if not result["page_cache_dropped"] else []
+                    )
+                for key, value in result.items():
+                    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+                    if key != self.metric_key and numeric and math.isfinite(value):
+                        extra.setdefault(key, []).append(float(value))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+            self._scratch.discard(out)
+        metrics = {k: sum(v) / len(v) for k, v in extra.items() if len(v) == len(samples)}
+        if dropped:
+            metrics["page_cache_dropped"] = sum(dropped) / len(dropped)
+        detail = self._ok_detail(samples, metrics, reasons)
+        tails = {"stdout_tail": last.stdout_tail, "stderr_tail": last.stderr_tail}
+        return Measurement(
+            status=Status.OK,
+            samples=samples,
+            metrics=metrics,
+            fingerprint=fp,
+            wall_s=wall,
+            detail=detail,
+            **tails,
+        )
+
+    def _ok_detail(self, samples: list[float], metrics: dict[str, float], reasons: list[str]) -> str:
+        text = f"{len(samples)} runs, {self.metric_key} median {median(samples):.4g}"
+        if "mb_per_s" in metrics:
+            text += f", {metrics['mb_per_s']:.0f} MB/s mean"
+        share = metrics.get("page_cache_dropped")
+        if share is None:
+            return text + "; page cache not dropped (drop_caches = false)"
+        if share == 1:
+            return text + "; page cache dropped before each run"
+        return text + f"; page cache NOT dropped ({reasons[0] if reasons else 'unknown reason'})"
+
+    def close(self) -> None:
+        for path in list(self._scratch):
+            shutil.rmtree(path, ignore_errors=True)
+        self._scratch.clear()
+
+    # -- what to tell the agents ---------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        where = self._last_out or (self.output_root(None) if self.workload.output_dir else self.job.base_dir)
+        return {**environment_fingerprint(), "filesystem": filesystem_of(where)}
+
+    def signature(self) -> str:
+        prog = Path(self._template[self._program]).name if self._program is not None else self._template[0]
+        return f"{self.domain}/command {prog} fs={self.fingerprint()['filesystem']['fstype']}"

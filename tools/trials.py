@@ -1,0 +1,63 @@
+"""Typed functions the agents call to run candidates and read a study's trials."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tunesmith.knowledge.study_store import StudyStore
+from tunesmith.runners.base import Runner, Target
+from tunesmith.runners.types import Candidate, Measurement, Status, Trial, TrialState
+
+
+def run_candidate(
+    store: StudyStore, study: str, target: Target, runner: Runner, candidate: Candidate,
+    *, scratch_root: Path, repeats: int, keep_scratch: bool = False,
+) -> Trial:
+    """Store the trial as running, evaluate it in its own scratch folder, store the measurement.
+
+    A bug in the target or a dead runner becomes an ``infrastructure`` measurement, never a crash of the
+    study; Ctrl-C leaves the trial marked interrupted (retried on resume) and propagates.
+    """
+    trial = store.start_trial(study, candidate)
+    workdir = scratch_root / study / f"trial-{trial.number:04d}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        measurement = target.evaluate(candidate, runner, workdir, repeats)
+    except KeyboardInterrupt:
+        store.recover(study)
+        raise
+    except Exception as exc:  # noqa: BLE001 - the study records the failure and continues
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        measurement = Measurement(status=Status.INFRASTRUCTURE, detail=f"{type(exc).__name__}: {first}"[:500])
+    if not measurement.wall_s:
+        measurement = measurement.model_copy(update={"wall_s": time.perf_counter() - start})
+    if not measurement.fingerprint:
+        measurement = measurement.model_copy(update={"fingerprint": target.fingerprint()})
+    if not keep_scratch and measurement.status == Status.OK:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return store.finish_trial(trial.id, measurement)  # type: ignore[arg-type]
+
+
+def strategy_history(trials: Sequence[Trial]) -> list[Trial]:
+    """What strategies see: finished, first-time evaluations (no interrupted runs, no re-measures)."""
+    return [t for t in trials if t.state in (TrialState.DONE, TrialState.FAILED)
+            and t.candidate.origin != "remeasure" and not _interrupted(t)]
+
+
+def _interrupted(trial: Trial) -> bool:
+    m = trial.measurement
+    return m is not None and m.status == Status.INFRASTRUCTURE and m.detail.startswith("interrupted")
+
+
+def pending_retries(trials: Sequence[Trial]) -> list[Candidate]:
+    """Candidates whose only runs were interrupted by a killed process: to run again on resume."""
+    finished = {t.candidate.key for t in trials if not _interrupted(t) and t.state != TrialState.RUNNING}
+    out: dict[str, Candidate] = {}
+    for t in trials:
+        if _interrupted(t) and t.candidate.key not in finished:
+            out.setdefault(t.candidate.key, t.candidate)
+    return list(out.values())
