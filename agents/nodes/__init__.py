@@ -1,0 +1,1 @@
+"""The agent graph nodes: planner, coder, run, judge, reflector."""

@@ -1,0 +1,160 @@
+"""Running a study end to end: build the session from a job file, drive the graph, close everything.
+
+This is the one entry point the CLI, the chat and the CI gate call; none of them re-implements the loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from tunesmith.agents.budget import BudgetTracker
+from tunesmith.agents.graph import build_graph
+from tunesmith.agents.session import Observer, TuningSession
+from tunesmith.agents.strategies.base import Strategy
+from tunesmith.knowledge.report import best_trial
+from tunesmith.knowledge.study_store import StudyStore
+from tunesmith.runners.base import Target
+from tunesmith.runners.changes import ChangeLedger
+from tunesmith.runners.errors import InfrastructureError
+from tunesmith.runners.job import Job, load_job
+from tunesmith.runners.types import Status, Trial, Verdict
+from tunesmith.tools.plugins import TARGETS, runner_registry
+
+
+@dataclass
+class StudyOutcome:
+    """What a finished (or stopped) study found."""
+
+    study: str
+    stop_reason: str
+    llm_description: str
+    baseline: Trial | None
+    best: Trial | None
+    trials: list[Trial]
+    resumed: bool
+
+
+def prepare_job(path: str | Path, *, trials: int | None = None, strategy: str | None = None) -> Job:
+    job = load_job(path)
+    if trials is not None:
+        job = job.model_copy(update={"budget": job.budget.model_copy(update={"trials": trials})})
+    if strategy is not None:
+        job = job.model_copy(update={"strategy": job.strategy.model_copy(update={"name": strategy})})
+    return job
+
+
+def build_strategy(job: Job, target: Target, session_hooks: dict[str, Any]) -> Strategy:
+    """The job's strategy; "planner" is the LLM planner when an LLM is there, else the offline planner."""
+    from tunesmith.agents.strategies import STRATEGIES
+
+    space = target.space()
+    common = dict(seed=job.strategy.seed, baseline=target.baseline().config, rules=target.rules(),
+                  feasible=lambda config: not space.violations(config))
+    name = job.strategy.name
+    if name != "planner":
+        return STRATEGIES.create(name, space, job.objective, **common)
+    offline = STRATEGIES.create("offline_planner", space, job.objective, **common)
+    llm = session_hooks.get("llm")
+    if llm is None:
+        return offline
+    from tunesmith.agents.strategies.llm_planner import LLMPlannerStrategy
+
+    return LLMPlannerStrategy(space, job.objective, llm=llm, fallback=offline, describe=target.describe(),
+                              lessons=session_hooks["lessons"], tokens_left=session_hooks["tokens_left"],
+                              on_note=session_hooks["on_note"], **common)
+
+
+def _incumbent(trials: list[Trial]) -> int | None:
+    best = [t for t in trials if t.verdict in (Verdict.BETTER, Verdict.BASELINE)]
+    return best[-1].id if best else None
+
+
+@contextmanager
+def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, restart: bool = False,
+                 observers: list[Observer] | None = None, job_path: str = "",
+                 llm_setup: Any = None) -> Iterator[TuningSession]:
+    """Build every live object of a study and close them all (and undo outside changes) on exit.
+
+    ``llm_setup`` injects an LLM (tests use a scripted one); otherwise the job's [llm] and ``llm_mode`` decide.
+    """
+    from tunesmith.agents.llm.config import resolve_llm
+
+    state_dir = state_dir.resolve()  # children run in their own scratch folders: paths must be absolute
+    with ExitStack() as stack:
+        target = TARGETS.create(job.target, job)
+        stack.callback(target.close)
+        target.space()
+        target.baseline()
+        target.preflight()
+        runner = runner_registry().create(job.runner.kind)
+        ok, why = runner.available()
+        if not ok:
+            raise InfrastructureError(f"runner {job.runner.kind!r} cannot run here: {why}", "pick another [runner] kind")
+        state_dir.mkdir(parents=True, exist_ok=True)
+        ledger = ChangeLedger(state_dir / "changes.jsonl")
+        ledger.restore_all()  # leftovers of a killed run come back first
+        stack.callback(ledger.restore_all)
+        store = StudyStore(state_dir / "tunesmith.db")
+        stack.callback(store.close)
+        if restart and any(s.name == job.name for s in store.studies()):
+            store.archive(job.name)
+        store.lock(job.name)
+        info, resumed = store.open_study(job, job_path=job_path)
+        store.recover(job.name)
+        from tunesmith.agents.llm import TokenLedger
+
+        usage = info.usage.get("llm") if resumed else None
+        ledger_llm = TokenLedger.from_dict(usage) if usage else None  # a resumed study keeps counting
+        setup = llm_setup or stack.enter_context(
+            resolve_llm(job.llm, llm_mode, ledger=ledger_llm, token_budget=job.budget.llm_tokens))
+        session = TuningSession(job=job, target=target, runner=runner, store=store, strategy=None,  # type: ignore[arg-type]
+                                budget=BudgetTracker(job.budget), state_dir=state_dir, info=info, resumed=resumed,
+                                llm=setup.client, llm_mode=setup.mode, llm_description=setup.description,
+                                observers=list(observers or []))
+        hooks = {"llm": setup.client, "on_note": lambda msg: session.emit("planner", msg),
+                 "tokens_left": lambda: session.budget.tokens_left,
+                 "lessons": lambda: [r.insight for r in store.reflections(workload_prefix=target.domain)]}
+        session.strategy = build_strategy(job, target, hooks)
+        store.set_status(job.name, "running", llm_mode=setup.description)
+        yield session
+
+
+def drive(session: TuningSession) -> StudyOutcome:
+    """Run (or resume) the agent graph to the end, checkpointed in SQLite."""
+    cp_path = session.state_dir / "checkpoints.db"
+    conn = sqlite3.connect(cp_path, check_same_thread=False)
+    try:
+        graph = build_graph(session, SqliteSaver(conn))
+        config = {"configurable": {"thread_id": f"{session.study}:{session.job.definition_hash()}"},
+                  "recursion_limit": 100_000}
+        snapshot = graph.get_state(config)
+        session.emit("session", f"{'resuming' if session.resumed else 'starting'} study {session.study!r}; "
+                     f"LLM mode: {session.llm_description}; strategy: {session.strategy.name}")
+        if snapshot.next:
+            final = graph.invoke(None, config)
+        else:
+            trials = session.store.trials(session.study, include_interrupted=False)
+            initial = {"study": session.study, "round": 0, "proposals": [], "queue": [], "finished": [],
+                       "judged": [], "incumbent": _incumbent(trials), "awaiting_confirmation": {},
+                       "stop_reason": None}
+            final = graph.invoke(initial, config)
+    finally:
+        conn.close()
+    trials = session.store.trials(session.study)
+    return StudyOutcome(
+        study=session.study, stop_reason=final.get("stop_reason") or "done",
+        llm_description=session.llm_description,
+        baseline=next((t for t in trials if t.candidate.origin == "baseline"), None),
+        best=best_trial(trials), trials=trials, resumed=session.resumed)
+
+
+def baseline_failed(outcome: StudyOutcome) -> bool:
+    b = outcome.baseline
+    return b is not None and b.measurement is not None and b.measurement.status == Status.CORRECTNESS

@@ -1,0 +1,164 @@
+"""The `tune` command line as a user meets it: one-line errors, kill -9 and resume, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+WORKLOAD = textwrap.dedent("""
+    import json, os, sys, time
+    threads, chunk = int(sys.argv[1]), int(sys.argv[2])
+    time.sleep(float(os.environ.get("SLEEP", "0.3")))
+    seconds = 1.0 / threads + 0.1 * abs(chunk - 4)
+    json.dump({"seconds": seconds}, open(os.environ["TUNESMITH_RESULT"], "w"))
+""")
+
+JOB = """
+name = "toy"
+target = "command"
+[workload]
+command = ["{{python}}", "toy.py", "{{threads}}", "{{chunk}}"]
+drop_caches = false
+[workload.params.threads]
+kind = "pow2"
+low = 1
+high = 8
+default = 1
+[workload.params.chunk]
+kind = "int"
+low = 1
+high = 8
+default = 1
+[budget]
+trials = {trials}
+[measure]
+repeats = 2
+remeasure = false
+[runner]
+timeout_s = 60
+[runner.env]
+SLEEP = "{sleep}"
+[strategy]
+name = "grid"
+"""
+
+
+def tune(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LANGSMITH_TRACING": "false"}
+    return subprocess.run([sys.executable, "-m", "tunesmith.agents.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env=env, **kw)
+
+
+def make_job(tmp_path: Path, trials: int = 6, sleep: float = 0.0) -> Path:
+    (tmp_path / "toy.py").write_text(WORKLOAD)
+    job = tmp_path / "job.toml"
+    job.write_text(JOB.format(trials=trials, sleep=sleep))
+    return job
+
+
+def finished_trials(db: Path) -> list[tuple[int, str, str, int]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT number, key, state, interrupted FROM trials ORDER BY number").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_repeats_no_finished_trial(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=8, sleep=1.5)
+    env = {**os.environ, "LANGSMITH_TRACING": "false"}
+    cmd = [sys.executable, "-m", "tunesmith.agents.cli", "run", str(job), "--plain", "--llm", "off"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    db = tmp_path / ".tunesmith" / "tunesmith.db"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        rows = finished_trials(db) if db.exists() else []
+        if sum(r[2] == "done" for r in rows) >= 2 and any(r[2] == "running" for r in rows):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the study did not reach 2 finished trials in time")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {r[1] for r in finished_trials(db) if r[2] == "done"}
+    result = tune("run", str(job), "--plain", "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resuming study 'toy'" in result.stdout
+    rows = finished_trials(db)
+    done = [r for r in rows if r[2] == "done"]
+    assert len(done) == len({r[1] for r in done}) == 8  # every config measured exactly once
+    assert before <= {r[1] for r in done}
+    interrupted = [r for r in rows if r[3]]
+    assert len(interrupted) == 1 and interrupted[0][1] in {r[1] for r in done}  # retried after the kill
+
+
+def test_run_prints_best_and_speedup_and_writes_report(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=5)
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "LLM mode: offline" in result.stdout
+    assert "best config (trial #" in result.stdout and "speedup over the default:" in result.stdout
+    assert result.stdout.count("[run] trial #") == 5  # one line per trial off a terminal
+    report = json.loads((tmp_path / ".tunesmith" / "reports" / "toy.json").read_text())
+    assert report["speedup"]["speedup"] > 1 and len(report["trials"]) == 5
+    listing = tune("list", cwd=tmp_path)
+    assert "toy" in listing.stdout and listing.returncode == 0
+    status = tune("status", "toy", cwd=tmp_path)
+    assert status.returncode == 0 and "baseline" in status.stdout
+    rep = tune("report", "toy", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert rep.returncode == 0 and (tmp_path / "out" / "toy.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda t: t.replace("[budget]", "[budgit]"), "budgit: unknown field"),
+        (lambda t: t.replace('"toy.py"', '"missing.py"'), "missing.py"),
+        (lambda t: t.replace('target = "command"', 'target = "nope"'), "unknown target 'nope'"),
+        (lambda t: t + "\n[baseline]\nthreadz = 2\n", "unknown parameter 'threadz'"),
+        (lambda t: t.replace("[runner]", "[runner]\nkind = \"moon\""), "unknown runner 'moon'"),
+        (lambda t: t.replace("name = \"toy\"", "name = "), "not valid TOML"),
+    ],
+)
+def test_bad_job_gets_one_line_and_exit_2(tmp_path: Path, mutate, needle: str) -> None:  # noqa: ANN001
+    job = make_job(tmp_path)
+    job.write_text(mutate(job.read_text()))
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in result.stderr
+
+
+def test_changed_job_is_refused_and_keeps_trials(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=2)
+    assert tune("run", str(job), "--llm", "off", cwd=tmp_path).returncode == 0
+    job.write_text(job.read_text().replace("high = 8\ndefault = 1\n[budget]", "high = 4\ndefault = 1\n[budget]"))
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 2 and "different job definition" in result.stderr
+    assert len(finished_trials(tmp_path / ".tunesmith" / "tunesmith.db")) == 2
+    result = tune("run", str(job), "--llm", "off", "--restart", cwd=tmp_path)
+    assert result.returncode == 0
+    listing = tune("list", cwd=tmp_path).stdout
+    assert "toy@" in listing  # the old study is archived, not deleted
+
+
+def test_a_dying_workload_is_a_measured_failure(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=3)
+    (tmp_path / "toy.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    con = sqlite3.connect(tmp_path / ".tunesmith" / "tunesmith.db")
+    rows = con.execute("SELECT state, measurement FROM trials").fetchall()
+    assert len(rows) == 3 and all(json.loads(m)["status"] == "runtime" for _, m in rows)
