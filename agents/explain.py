@@ -48,7 +48,7 @@ def _ask(session: TuningSession, prompt: str, schema: type[BaseModel], purpose: 
     """A structured LLM call; a failure is recorded in the trail and the study goes on without it."""
     messages = [{"role": "system", "content": render("system.j2")}, {"role": "user", "content": prompt}]
     try:
-        return session.llm.structured(messages, schema, purpose=purpose)
+        return session.llm.structured(messages, schema, purpose=purpose, max_tokens=200)
     except Exception as exc:  # noqa: BLE001 - a failed explanation must not stop the study
         session.emit(purpose, f"LLM call failed ({type(exc).__name__}: {str(exc)[:160]}); continuing without it")
         return None

@@ -109,7 +109,8 @@ def scripted_llm(planner_configs: list[dict]):
 
 
 def test_scripted_llm_drives_planner_judge_reflector(tmp_path: Path) -> None:
-    llm, backend = scripted_llm(["MALFORMED", {"threads": 8, "chunk": 16}, {"mode": "zzz"}, {"threads": 2}])
+    llm, backend = scripted_llm(
+        ["MALFORMED", {"threads": 8, "chunk": 16}, {"mode": "zzz"}, {"threads": 8, "chunk": 16}, {"threads": 2}])
     setup = SimpleNamespace(client=llm, mode="endpoint", description="endpoint: scripted")
     with open_session(make_job(trials=7), tmp_path, llm_setup=setup) as session:
         outcome = drive(session)
@@ -117,11 +118,12 @@ def test_scripted_llm_drives_planner_judge_reflector(tmp_path: Path) -> None:
     planned = [t for t in outcome.trials if t.candidate.rationale.startswith("LLM:")]
     assert planned and planned[0].candidate.config == {"threads": 8, "chunk": 16, "mode": "a"}
     assert set(llm.ledger.to_dict()["by_purpose"]) >= {"planner", "judge", "reflector"}
-    assert llm.ledger.to_dict()["by_purpose"]["planner"]["retries"] >= 1  # the malformed reply was retried
+    # the reply that is not JSON and the one naming a mode the space lacks were both sent back and retried
+    assert llm.ledger.to_dict()["by_purpose"]["planner"]["retries"] >= 2
     wins = [t for t in outcome.trials if t.verdict == Verdict.BETTER]
     assert wins and "SCRIPTED-EXPLANATION" in wins[0].explanation
     assert any(r["author"] == "llm" and "SCRIPTED-LESSON" in r["insight"] for r in report["reflections"])
-    assert any("discarded an LLM proposal" in e["message"] for e in report["events"])  # mode=zzz is invalid
+    assert any("discarded an LLM proposal that repeats" in e["message"] for e in report["events"])
     assert report["llm_usage"]["llm"]["total"]["prompt_tokens"] > 0
 
 

@@ -35,7 +35,7 @@ def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
             store.set_verdict(trial.id, Verdict.NOISE, f"apparent win {why}; re-measuring")  # type: ignore[arg-type]
             session.emit("judge", f"trial #{trial.number}: apparent win {why} — re-measuring before believing it")
             continue
-        if verdict == Verdict.BASELINE:
+        if verdict in (Verdict.BASELINE, Verdict.BETTER):  # BETTER here only when re-measuring is off
             incumbent_id = trial.id
         _settle(session, trial, verdict, why, cmp)
         judged.append(trial.id)  # type: ignore[arg-type]
@@ -104,7 +104,7 @@ def _settle(session: TuningSession, trial: Trial, verdict: Verdict, why: str, cm
     if verdict in (Verdict.BETTER, Verdict.WORSE):
         extra = explain_verdict(session, trial, verdict, why)
         if extra:
-            explanation = f"{why}. {extra}"
+            explanation = f"{why}. LLM explanation: {extra}"
     session.store.set_verdict(trial.id, verdict, explanation)  # type: ignore[arg-type]
     session.emit("judge", f"trial #{trial.number}: {verdict.value} — {explanation}", trial=trial.number,
                  verdict=verdict.value, improvement=cmp.improvement if cmp else None)

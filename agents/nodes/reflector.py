@@ -48,7 +48,8 @@ def _win(session: TuningSession, trial: Trial, baseline: Trial) -> Reflection:
     cmp = compare(trial.measurement.samples, baseline.measurement.samples, minimize=obj.minimize)  # type: ignore[union-attr]
     evidence = (f"{_diff(trial.candidate.config, baseline.candidate.config)} changed {obj.metric} by "
                 f"{cmp.improvement:+.1%} [{cmp.low:+.1%}, {cmp.high:+.1%}] against the default "
-                f"(trials #{trial.number} vs #{baseline.number}, confirmed by re-measure)")
+                f"(trials #{trial.number} vs #{baseline.number}"
+                f"{', confirmed by re-measure' if session.job.measure.remeasure else ''})")
     return _lesson(session, evidence, [baseline.number, trial.number], cmp.improvement, 0.6)
 
 

@@ -7,13 +7,14 @@ wrong, or when it is unavailable or over budget, the offline planner fills the r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from tunesmith.agents.prompting import render
 from tunesmith.agents.strategies.base import Strategy, objective_value
 from tunesmith.runners.errors import JobError
+from tunesmith.runners.space import Param, SearchSpace
 from tunesmith.runners.types import Candidate, Trial
 
 
@@ -29,6 +30,42 @@ class Plan(BaseModel):
 
     reasoning: str = ""
     candidates: list[ProposedConfig] = Field(default_factory=list)
+
+
+MAX_ENUM = 64  # a numeric parameter with at most this many values is offered as an enum
+
+
+def _field_type(param: Param) -> tuple[Any, Any]:
+    """The JSON type of one parameter for the plan schema: an enum where the values are few."""
+    if param.kind == "bool":
+        return bool, Field(None, alias=param.name, description=param.help or "on/off")
+    values = list(param.values) if param.kind == "choice" else None
+    if values is None and param.kind in ("int", "pow2"):
+        grid = param.grid(MAX_ENUM + 1)
+        values = grid if 0 < len(grid) <= MAX_ENUM else None
+    if values is not None:
+        return Literal[tuple(values)], Field(None, alias=param.name, description=param.help or f"one of {values}")  # type: ignore[valid-type]
+    kind = int if param.kind in ("int", "pow2") else float
+    return kind, Field(None, alias=param.name, ge=param.low, le=param.high,
+                       description=param.help or f"{param.low}..{param.high}")
+
+
+def plan_schema(space: SearchSpace, n: int) -> type[BaseModel]:
+    """A Plan schema specific to ``space``: every parameter named and typed, at most ``n`` candidates.
+
+    A parameter left out keeps the baseline's value, so an endpoint may propose "change only these".
+
+    Endpoints that constrain decoding by the schema (llama.cpp's grammar, OpenAI's strict mode) then cannot
+    emit an unknown name or an out-of-range choice, and a small model cannot ramble past the plan.
+    """
+    fields: dict[str, Any] = {}
+    for i, param in enumerate(space.params):
+        fields[f"p{i}"] = _field_type(param)  # safe field names; the JSON uses the parameter's own name
+    config_model = create_model("Config", __config__=ConfigDict(extra="forbid", populate_by_name=True), **fields)
+    proposal = create_model("ProposedConfig", config=(config_model, ...),
+                            rationale=(str, Field("", max_length=300)))
+    return create_model("Plan", candidates=(list[proposal], Field(min_length=1, max_length=max(1, n))),  # type: ignore[valid-type]
+                        reasoning=(str, Field("", max_length=400)))
 
 
 class LLMPlannerStrategy(Strategy):
@@ -68,7 +105,9 @@ class LLMPlannerStrategy(Strategy):
         )
         messages = [{"role": "system", "content": render("system.j2")}, {"role": "user", "content": prompt}]
         try:
-            plan: Plan = self.llm.structured(messages, Plan, purpose="planner")
+            schema = plan_schema(self.space, n)
+            answer = self.llm.structured(messages, schema, purpose="planner", max_tokens=200 + 120 * n)
+            plan = Plan.model_validate(answer.model_dump(by_alias=True, exclude_none=True))
         except Exception as exc:  # noqa: BLE001 - the study must go on without the LLM
             self.on_note(f"LLM planner failed ({type(exc).__name__}: {str(exc)[:160]}); offline planner stands in")
             return []
