@@ -19,6 +19,16 @@ def best_trial(trials: list[Trial]) -> Trial | None:
     return next((t for t in trials if t.verdict == Verdict.BASELINE), None)
 
 
+def best_measured(trials: list[Trial], minimize: bool) -> Trial | None:
+    """The trial with the best median among timed, valid first measurements, confirmed or not."""
+    timed = [t for t in trials if t.candidate.origin != "remeasure" and t.measurement is not None
+             and t.measurement.ok and t.measurement.samples]
+    if not timed:
+        return None
+    pick = min if minimize else max
+    return pick(timed, key=lambda t: t.measurement.median)  # type: ignore[union-attr]
+
+
 def baseline_trial(trials: list[Trial]) -> Trial | None:
     return next((t for t in trials if t.candidate.origin == "baseline" and t.measurement is not None), None)
 
@@ -36,6 +46,16 @@ def speedup_summary(best: Trial | None, baseline: Trial | None, minimize: bool) 
             "n_best": len(b.samples), "n_baseline": len(d.samples)}
 
 
+def _best_measured_json(trials: list[Trial], baseline: Trial | None, best: Trial | None,
+                        minimize: bool) -> dict[str, Any] | None:
+    """The fastest-looking trial when the judge confirmed nothing better than it: its unconfirmed ratio."""
+    top = best_measured(trials, minimize)
+    if top is None or baseline is None or best is None or top.id in (best.id, baseline.id):
+        return None
+    return {"number": top.number, "config": top.candidate.config, "verdict": top.verdict.value if top.verdict else None,
+            **(speedup_summary(top, baseline, minimize) or {})}
+
+
 def build_report(store: StudyStore, study: str) -> dict[str, Any]:
     info = store.study(study)
     trials = store.trials(study)
@@ -49,6 +69,7 @@ def build_report(store: StudyStore, study: str) -> dict[str, Any]:
         "baseline": _trial_json(baseline) if baseline else None,
         "best": _trial_json(best) if best else None,
         "speedup": speedup_summary(best, baseline, minimize),
+        "best_measured": _best_measured_json(trials, baseline, best, minimize),
         "fingerprint": (baseline.measurement.fingerprint if baseline and baseline.measurement else {}),
         "trials": [_trial_json(t) for t in trials],
         "reflections": [r.model_dump() for r in store.reflections(study=study)],
@@ -94,6 +115,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"{_fmt(sp['baseline_median'])} (IQR {_fmt(sp['baseline_iqr'])}, n={sp['n_baseline']})."]
         if best and base and best["number"] == base["number"]:
             lines.append("No candidate beat the default by a confirmed margin.")
+    top = report.get("best_measured")
+    if top and top.get("speedup"):
+        lines += ["", f"Fastest-looking trial, not confirmed by the judge: #{top['number']} `{json.dumps(top['config'])}` "
+                  f"at {top['speedup']:.3f}× (95 % interval {top['low']:.3f}–{top['high']:.3f}; verdict {top['verdict']})."]
     lines += ["", "## Trials", "", "| # | origin | config | status | median | IQR | n | verdict | explanation |",
               "|---|---|---|---|---|---|---|---|---|"]
     for t in report["trials"]:

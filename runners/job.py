@@ -61,7 +61,8 @@ class MeasureConfig(_Strict):
 
     repeats: int = Field(3, ge=1, le=1000)
     remeasure: bool = True
-    warmup: int = Field(1, ge=0)
+    warmup: int = Field(0, ge=0, le=100, description="untimed runs before the timed repeats (command and checkpoint "
+                        "targets; the Triton harness and the training script warm up inside each run)")
 
 
 class LLMConfig(_Strict):

@@ -198,6 +198,25 @@ def test_command_ok_renders_params_and_averages_metrics(tmp_path, monkeypatch):
     )
 
 
+WARMUP_BODY = """
+    counter = os.path.join(os.environ["COUNT_DIR"], "runs")
+    with open(counter, "a") as f:
+        f.write("x")
+    n = len(open(counter).read())
+    json.dump({"seconds": 100.0 if n == 1 else float(n)}, open(os.environ["TUNESMITH_RESULT"], "w"))
+"""
+
+
+def test_warmup_runs_are_untimed(tmp_path):
+    job = make_job(tmp_path, fake(tmp_path, WARMUP_BODY), measure={"repeats": 2, "warmup": 1},
+                   runner={"env": {"COUNT_DIR": str(tmp_path)}})  # fmt: skip
+    m = evaluate(CommandTarget(job), tmp_path, repeats=2)
+    assert m.status == Status.OK and m.samples == [2.0, 3.0], m.detail  # the slow first run is discarded
+    failing = make_job(tmp_path, fake(tmp_path, "sys.exit(5)"), measure={"warmup": 2})
+    m = evaluate(CommandTarget(failing), tmp_path, repeats=2)
+    assert m.status == Status.RUNTIME and m.detail.startswith("warm-up run 1/2: ")
+
+
 FAILURES = {
     "runtime": ("sys.stderr.write('first\\nboom: disk on fire\\n'); sys.exit(3)", "boom: disk on fire", {}),
     "timeout": ("time.sleep(30)", "timed out after 1 s", {"runner": {"timeout_s": 1}}),

@@ -244,17 +244,19 @@ class CommandTarget(Target):
         reasons: list[str] = []  # why a drop failed
         wall, last = 0.0, RunResult(returncode=None)
         self._scratch.add(out)
+        warmup = self.job.measure.warmup
         try:
-            for r in range(repeats):
+            for r in range(-warmup, repeats):  # r < 0: untimed warm-up runs (imports, allocator, caches)
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True, exist_ok=True)
-                run_dir = workdir / f"run-{r}"
+                run_dir = workdir / (f"run-{r}" if r >= 0 else f"warmup{-r}")
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "result.json").unlink(missing_ok=True)
                 if self.workload.drop_caches and not self.workload_drops_caches:
                     ok, why = drop_page_cache()
-                    dropped.append(float(ok))
-                    reasons += [why] if why else []
+                    if r >= 0:
+                        dropped.append(float(ok))
+                        reasons += [why] if why else []
                 run_env = {**self.job.runner.env, **env, RESULT_ENV: str(run_dir / "result.json")}
                 limits = {"timeout_s": self.job.runner.timeout_s, "memory_mb": self.job.runner.memory_mb}
                 last = runner.run(RunSpec(argv=argv, cwd=run_dir, env=run_env, **limits))
@@ -262,9 +264,12 @@ class CommandTarget(Target):
                 failure = self.classify(last)
                 if failure is not None:
                     tails = {"stdout_tail": last.stdout_tail, "stderr_tail": last.stderr_tail}
-                    detail = f"run {r + 1}/{repeats}: {failure[1]}"
+                    which = f"run {r + 1}/{repeats}" if r >= 0 else f"warm-up run {warmup + r + 1}/{warmup}"
+                    detail = f"{which}: {failure[1]}"
                     return Measurement(status=failure[0], detail=detail, fingerprint=fp, wall_s=wall, **tails)
                 result = last.result or {}
+                if r < 0:
+                    continue
                 samples.append(float(result[self.metric_key]))
                 if isinstance(result.get("page_cache_dropped"), bool):  # the workload tried it itself
                     dropped.append(float(result["page_cache_dropped"]))
