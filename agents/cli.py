@@ -125,7 +125,8 @@ def list_studies(state_dir: StateDir = DEFAULT_STATE) -> None:
     store = _open_store(state_dir)
     table = Table("study", "target", "status", "trials", "LLM mode", "updated")
     for s in store.studies():
-        table.add_row(s.name, s.target, s.status, str(len(store.trials(s.name))), s.llm_mode, s.updated_at)
+        table.add_row(s.name, s.target, s.status, str(len(store.trials(s.name))),
+                      (s.llm_mode or "offline").split(":")[0], s.updated_at[:19])
     out.print(table)
 
 
@@ -151,6 +152,8 @@ def status(study: Annotated[str | None, typer.Argument()] = None, state_dir: Sta
     sp = report["speedup"]
     if sp:
         out.print(f"best vs default: {sp['speedup']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}]")
+    elif report["best"] and report["baseline"] and report["best"]["number"] == report["baseline"]["number"]:
+        out.print("the default is the best confirmed configuration")
 
 
 @app.command()

@@ -68,7 +68,7 @@ def build_report(store: StudyStore, study: str) -> dict[str, Any]:
         "timing_available": timed,
         "baseline": _trial_json(baseline) if baseline else None,
         "best": _trial_json(best) if best else None,
-        "speedup": speedup_summary(best, baseline, minimize),
+        "speedup": speedup_summary(best, baseline, minimize) if not (best and baseline and best.id == baseline.id) else None,
         "best_measured": _best_measured_json(trials, baseline, best, minimize),
         "fingerprint": (baseline.measurement.fingerprint if baseline and baseline.measurement else {}),
         "trials": [_trial_json(t) for t in trials],
@@ -109,12 +109,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"Best configuration (trial #{best['number']}): `{json.dumps(best['config'])}`")
     if base:
         lines.append(f"Default configuration (trial #{base['number']}): `{json.dumps(base['config'])}`")
-    if sp:
+    if best and base and best["number"] == base["number"]:
+        lines += ["", "No candidate beat the default by a confirmed margin: the default is the best confirmed "
+                  "configuration."]
+    elif sp:
         lines += ["", f"**Speedup over the default: {sp['speedup']:.3f}×** (95 % interval {sp['low']:.3f}–{sp['high']:.3f}); "
                   f"{obj.get('metric')} median {_fmt(sp['best_median'])} (IQR {_fmt(sp['best_iqr'])}, n={sp['n_best']}) vs "
                   f"{_fmt(sp['baseline_median'])} (IQR {_fmt(sp['baseline_iqr'])}, n={sp['n_baseline']})."]
-        if best and base and best["number"] == base["number"]:
-            lines.append("No candidate beat the default by a confirmed margin.")
     top = report.get("best_measured")
     if top and top.get("speedup"):
         lines += ["", f"Fastest-looking trial, not confirmed by the judge: #{top['number']} `{json.dumps(top['config'])}` "

@@ -58,6 +58,19 @@ def test_report_has_speedup_trials_and_trail(tmp_path: Path) -> None:
     json.dumps(report)  # serialisable
 
 
+def test_report_when_the_default_is_already_best(tmp_path: Path) -> None:
+    job = make_job(trials=5, baseline={"threads": 8, "chunk": 16, "mode": "a"})  # the synthetic optimum
+    with open_session(job, tmp_path) as session:
+        outcome = drive(session)
+        report = build_report(session.store, "syn")
+    assert outcome.best is not None and outcome.best.id == outcome.baseline.id
+    assert report["speedup"] is None  # no self-comparison dressed up as a speedup
+    top = report["best_measured"]
+    assert top is None or top["number"] != report["baseline"]["number"]
+    md = render_markdown(report)
+    assert "the default is the best confirmed configuration" in md and "Speedup over the default" not in md
+
+
 def test_rerun_resumes_without_repeating(tmp_path: Path) -> None:
     with open_session(make_job(trials=5), tmp_path) as session:
         drive(session)
