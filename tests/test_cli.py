@@ -121,17 +121,17 @@ def test_run_prints_best_and_speedup_and_writes_report(tmp_path: Path) -> None:
     assert rep.returncode == 0 and (tmp_path / "out" / "toy.md").exists()
 
 
-@pytest.mark.parametrize(
-    ("mutate", "needle"),
-    [
-        (lambda t: t.replace("[budget]", "[budgit]"), "budgit: unknown field"),
-        (lambda t: t.replace('"toy.py"', '"missing.py"'), "missing.py"),
-        (lambda t: t.replace('target = "command"', 'target = "nope"'), "unknown target 'nope'"),
-        (lambda t: t + "\n[baseline]\nthreadz = 2\n", "unknown parameter 'threadz'"),
-        (lambda t: t.replace("[runner]", "[runner]\nkind = \"moon\""), "unknown runner 'moon'"),
-        (lambda t: t.replace("name = \"toy\"", "name = "), "not valid TOML"),
-    ],
-)
+BAD_JOBS = [
+    (lambda t: t.replace("[budget]", "[budgit]"), "budgit: unknown field"),
+    (lambda t: t.replace('"toy.py"', '"missing.py"'), "missing.py"),
+    (lambda t: t.replace('target = "command"', 'target = "nope"'), "unknown target 'nope'"),
+    (lambda t: t + "\n[baseline]\nthreadz = 2\n", "unknown parameter 'threadz'"),
+    (lambda t: t.replace("[runner]", "[runner]\nkind = \"moon\""), "unknown runner 'moon'"),
+    (lambda t: t.replace("name = \"toy\"", "name = "), "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "needle"), BAD_JOBS)
 def test_bad_job_gets_one_line_and_exit_2(tmp_path: Path, mutate, needle: str) -> None:  # noqa: ANN001
     job = make_job(tmp_path)
     job.write_text(mutate(job.read_text()))
@@ -139,6 +139,22 @@ def test_bad_job_gets_one_line_and_exit_2(tmp_path: Path, mutate, needle: str) -
     assert result.returncode == 2, result.stdout + result.stderr
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in result.stderr
+
+
+def test_bad_job_loses_no_stored_trial(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=2)
+    good = job.read_text()
+    assert tune("run", str(job), "--llm", "off", cwd=tmp_path).returncode == 0
+    db = tmp_path / ".tunesmith" / "tunesmith.db"
+    stored = finished_trials(db)
+    assert len(stored) == 2
+    for mutate, needle in BAD_JOBS:
+        job.write_text(mutate(good))
+        result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+        assert result.returncode == 2 and needle in result.stderr
+        assert finished_trials(db) == stored, needle
+    job.write_text(good)
+    assert "trial budget spent" in tune("run", str(job), "--llm", "off", cwd=tmp_path).stdout
 
 
 def test_changed_job_is_refused_and_keeps_trials(tmp_path: Path) -> None:
