@@ -86,7 +86,7 @@ def run(
 
 
 def _print_outcome(outcome, metric: str, minimize: bool, report_path: Path) -> None:  # noqa: ANN001
-    from tunesmith.knowledge.report import best_measured, speedup_summary
+    from tunesmith.knowledge.report import best_measured_summary, speedup_summary
 
     out.print(f"stopped: {outcome.stop_reason}", markup=False)
     best, base = outcome.best, outcome.baseline
@@ -95,13 +95,11 @@ def _print_outcome(outcome, metric: str, minimize: bool, report_path: Path) -> N
     sp = speedup_summary(best, base, minimize)
     if best is not None and base is not None and best.id == base.id:
         out.print("no candidate beat the default by a confirmed margin (see the report for each comparison)")
-        top = best_measured(outcome.trials, minimize)
-        tsp = speedup_summary(top, base, minimize) if top is not None and top.id != base.id else None
-        if tsp:
-            verdict = top.verdict.value if top.verdict else "unjudged"
-            out.print(f"fastest-looking trial #{top.number} (not confirmed, verdict {verdict}): "
-                      f"{json.dumps(top.candidate.config)} at {tsp['speedup']:.3f}x "
-                      f"(95% interval {tsp['low']:.3f}-{tsp['high']:.3f})", markup=False)
+        top = best_measured_summary(outcome.trials, base, best, minimize)
+        if top and top.get("speedup"):
+            out.print(f"fastest-looking trial #{top['number']} (not confirmed, verdict {top['verdict'] or 'unjudged'}): "
+                      f"{json.dumps(top['config'])} at {top['speedup']:.3f}x "
+                      f"(95% interval {top['low']:.3f}-{top['high']:.3f})", markup=False)
     elif sp:
         out.print(f"speedup over the default: {sp['speedup']:.3f}x (95% interval {sp['low']:.3f}-{sp['high']:.3f}); "
                   f"{metric} median {sp['best_median']:.4g} (IQR {sp['best_iqr']:.2g}) vs default "

@@ -46,7 +46,7 @@ def speedup_summary(best: Trial | None, baseline: Trial | None, minimize: bool) 
             "n_best": len(b.samples), "n_baseline": len(d.samples)}
 
 
-def _best_measured_json(trials: list[Trial], baseline: Trial | None, best: Trial | None,
+def best_measured_summary(trials: list[Trial], baseline: Trial | None, best: Trial | None,
                         minimize: bool) -> dict[str, Any] | None:
     """The fastest-looking trial when the judge confirmed nothing better than it: its unconfirmed ratio."""
     top = best_measured(trials, minimize)
@@ -69,7 +69,7 @@ def build_report(store: StudyStore, study: str) -> dict[str, Any]:
         "baseline": _trial_json(baseline) if baseline else None,
         "best": _trial_json(best) if best else None,
         "speedup": speedup_summary(best, baseline, minimize) if not (best and baseline and best.id == baseline.id) else None,
-        "best_measured": _best_measured_json(trials, baseline, best, minimize),
+        "best_measured": best_measured_summary(trials, baseline, best, minimize),
         "fingerprint": (baseline.measurement.fingerprint if baseline and baseline.measurement else {}),
         "trials": [_trial_json(t) for t in trials],
         "reflections": [r.model_dump() for r in store.reflections(study=study)],

@@ -146,3 +146,22 @@ def test_unknown_parameter_in_baseline_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(JobError, match="unknown parameter 'thread'"):
         with open_session(make_job(baseline={"thread": 2}), tmp_path):
             pass
+
+
+def test_best_measured_summary_names_the_unconfirmed_fastest_trial() -> None:
+    from tunesmith.knowledge.report import best_measured_summary
+    from tunesmith.runners.types import Candidate, Measurement, Trial, TrialState
+
+    def trial(number: int, origin: str, samples: list[float], verdict: Verdict) -> Trial:
+        return Trial(id=number, study="s", number=number, state=TrialState.DONE, verdict=verdict,
+                     candidate=Candidate(config={"x": number}, origin=origin),
+                     measurement=Measurement(status=Status.OK, samples=samples))
+
+    base = trial(1, "baseline", [1.0, 1.02, 0.98], Verdict.BASELINE)
+    slower = trial(2, "planner", [1.3, 1.31, 1.29], Verdict.WORSE)
+    close = trial(3, "planner", [0.9, 0.95, 1.0], Verdict.NOISE)
+    again = trial(4, "remeasure", [0.5, 0.5, 0.5], Verdict.NOISE)  # re-measures never count
+    top = best_measured_summary([base, slower, close, again], base, base, minimize=True)
+    assert top is not None and top["number"] == 3 and top["verdict"] == "noise"
+    assert top["speedup"] > 1 and top["low"] <= top["speedup"] <= top["high"]
+    assert best_measured_summary([base, slower], base, base, minimize=True) is None  # the default is fastest
