@@ -1,6 +1,6 @@
 """How many trials each strategy needs to come within 5 % of the exhaustive sweep's best config.
 
-For every replay table (a recorded exhaustive sweep, see ``tunesmith.runners.targets.replay``) and every
+For every replay table (a recorded exhaustive sweep, see ``tunesmith.runners.replay.target``) and every
 strategy, the tuning loop is simulated ``--repeats`` times with different seeds (ask one candidate,
 evaluate it on the ``ReplayTarget``, append a finished Trial, repeat) for up to ``--budget`` trials. A run
 "gets there" at the first trial whose measured median is within ``--tolerance`` of the best recorded
@@ -33,9 +33,9 @@ from rich.table import Table
 
 from tunesmith.agents.strategies import STRATEGIES
 from tunesmith.runners.job import Job, Objective, parse_job
+from tunesmith.runners.replay.target import ReplayRecord, ReplayTable, ReplayTarget, record_sweep
 from tunesmith.runners.space import Param, SearchSpace
 from tunesmith.runners.stats import median, quantile
-from tunesmith.runners.targets.replay import ReplayRecord, ReplayTable, ReplayTarget, record_sweep
 from tunesmith.runners.types import Candidate, Trial, TrialState
 
 HERE = Path(__file__).resolve().parent
@@ -289,7 +289,7 @@ def record(kind: str, args: argparse.Namespace, console: Console) -> Path:
             )
         from tunesmith.kernels.target import TritonConfigTarget as target_cls
     else:
-        from tunesmith.runners.targets.checkpoint_io import CheckpointIOTarget as target_cls
+        from tunesmith.runners.io.checkpoint_io import CheckpointIOTarget as target_cls
     from tunesmith.runners.local import LocalRunner
 
     job = _record_job(kind, args)

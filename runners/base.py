@@ -54,6 +54,9 @@ class RunResult(BaseModel):
     result: dict[str, Any] | None = None  # the workload's result JSON, if it wrote one
     reports: list[dict[str, Any]] = Field(default_factory=list)
     launch_error: str = ""  # the runner could not start the process at all
+    # Resource use of the whole process tree, filled by the runner that watched it: cpu_user_s, cpu_system_s,
+    # peak_rss_mb, read_bytes, write_bytes (observers turn these into trial metrics).
+    resources: dict[str, float] = Field(default_factory=dict)
 
 
 class Runner(abc.ABC):

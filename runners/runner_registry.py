@@ -9,7 +9,7 @@ RUNNERS: Registry[Runner] = Registry(
     "runner",
     {
         "local": "tunesmith.runners.local:LocalRunner",
-        "torchrun": "tunesmith.runners.torchrun:TorchrunRunner",
-        "replay": "tunesmith.runners.replay:ReplayRunner",
+        "torchrun": "tunesmith.runners.training.torchrun:TorchrunRunner",
+        "replay": "tunesmith.runners.replay.runner:ReplayRunner",
     },
 )

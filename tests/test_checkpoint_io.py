@@ -20,11 +20,11 @@ import pytest
 
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.fingerprint import filesystem_of
+from tunesmith.runners.io import command as command_module
+from tunesmith.runners.io.checkpoint_io import CheckpointIOTarget
+from tunesmith.runners.io.command import CommandTarget
 from tunesmith.runners.job import load_job, parse_job
 from tunesmith.runners.local import LocalRunner
-from tunesmith.runners.targets import command as command_module
-from tunesmith.runners.targets.checkpoint_io import CheckpointIOTarget
-from tunesmith.runners.targets.command import CommandTarget
 from tunesmith.runners.types import Candidate, Status
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "checkpoint_io"

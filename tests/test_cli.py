@@ -54,7 +54,7 @@ name = "grid"
 
 def tune(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "LANGSMITH_TRACING": "false"}
-    return subprocess.run([sys.executable, "-m", "tunesmith.agents.cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tunesmith.agents.frontends.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=600, env=env, **kw)
 
 
@@ -77,7 +77,7 @@ def finished_trials(db: Path) -> list[tuple[int, str, str, int]]:
 def test_kill_9_then_resume_repeats_no_finished_trial(tmp_path: Path) -> None:
     job = make_job(tmp_path, trials=8, sleep=1.5)
     env = {**os.environ, "LANGSMITH_TRACING": "false"}
-    cmd = [sys.executable, "-m", "tunesmith.agents.cli", "run", str(job), "--plain", "--llm", "off"]
+    cmd = [sys.executable, "-m", "tunesmith.agents.frontends.cli", "run", str(job), "--plain", "--llm", "off"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     db = tmp_path / ".tunesmith" / "tunesmith.db"

@@ -34,7 +34,7 @@ def test_real_study_against_smollm2_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "LANGSMITH_TRACING": "false"}
     env.pop("TUNESMITH_LLM_BASE_URL", None)
     res = subprocess.run(
-        [sys.executable, "-m", "tunesmith.agents.cli", "run", str(job), "--llm", "local", "--strategy", "planner",
+        [sys.executable, "-m", "tunesmith.agents.frontends.cli", "run", str(job), "--llm", "local", "--strategy", "planner",
          "--plain", "--state-dir", "state"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 from tunesmith.runners.base import Runner, RunResult, RunSpec
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.local import LocalRunner
-from tunesmith.runners.replay import NO_RECORDING, RecordingRunner, ReplayRunner, replay_key, spec_key
+from tunesmith.runners.replay.runner import NO_RECORDING, RecordingRunner, ReplayRunner, replay_key, spec_key
 from tunesmith.runners.runner_registry import RUNNERS
 
 
@@ -46,7 +46,7 @@ def test_key_is_stable_and_sensitive(tmp_path: Path) -> None:
     assert key != replay_key(["python", "bench.py", "--block", "128"], {"A": "1", "B": "2"})
     assert key != replay_key(["python", "bench.py", "--block", "64"], {"A": "1"})
     code = (
-        "from tunesmith.runners.replay import replay_key;"
+        "from tunesmith.runners.replay.runner import replay_key;"
         "print(replay_key(['python', 'bench.py', '--block', '64'], {'A': '1', 'B': '2'}))"
     )
     other_process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from tunesmith.runners.base import Target
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.job import Job, Objective
+from tunesmith.runners.replay.target import ReplayRecord, ReplayTable, ReplayTarget, record_sweep
 from tunesmith.runners.space import Param, SearchSpace
-from tunesmith.runners.targets.replay import ReplayRecord, ReplayTable, ReplayTarget, record_sweep
 from tunesmith.runners.types import Candidate, Measurement, Status
 
 ROOT = Path(__file__).resolve().parents[1]

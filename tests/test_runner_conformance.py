@@ -24,7 +24,7 @@ import pytest
 from tunesmith.runners.base import Runner, RunResult, RunSpec
 from tunesmith.runners.local import LocalRunner
 from tunesmith.runners.runner_registry import RUNNERS
-from tunesmith.runners.torchrun import TorchrunRunner, torchrun_argv
+from tunesmith.runners.training.torchrun import TorchrunRunner, torchrun_argv
 
 WORKLOAD = r"""
 import json, os, signal, subprocess, sys, time

@@ -13,8 +13,8 @@ from tunesmith.runners.base import RunResult, RunSpec
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.job import parse_job
 from tunesmith.runners.local import LocalRunner
-from tunesmith.runners.targets import training
-from tunesmith.runners.targets.training import TrainingTarget, classify, error_line
+from tunesmith.runners.training import target as training
+from tunesmith.runners.training.target import TrainingTarget, classify, error_line
 from tunesmith.runners.types import Candidate, Status
 
 REPO = Path(__file__).resolve().parents[1]
@@ -231,7 +231,7 @@ def test_real_script_out_of_memory_is_runtime(tmp_path):
 
 
 def test_torchrun_worker_oom_exit_code_survives_the_launcher(tmp_path):
-    from tunesmith.runners.torchrun import TorchrunRunner
+    from tunesmith.runners.training.torchrun import TorchrunRunner
 
     t = fake_target(tmp_path, "oom_rank1")
     m = t.evaluate(t.baseline(), TorchrunRunner(), tmp_path / "w", repeats=1)
@@ -240,7 +240,7 @@ def test_torchrun_worker_oom_exit_code_survives_the_launcher(tmp_path):
 
 # -- one real run ------------------------------------------------------------------------------------
 def test_real_tiny_run_under_torchrun(tmp_path):
-    from tunesmith.runners.torchrun import TorchrunRunner
+    from tunesmith.runners.training.torchrun import TorchrunRunner
 
     t = target(tmp_path)
     t.preflight()
@@ -254,7 +254,7 @@ def test_real_tiny_run_under_torchrun(tmp_path):
 
 @pytest.mark.slow
 def test_real_compiled_checkpointed_run(tmp_path):
-    from tunesmith.runners.torchrun import TorchrunRunner
+    from tunesmith.runners.training.torchrun import TorchrunRunner
 
     t = target(tmp_path)
     t.job.runner.timeout_s = 600

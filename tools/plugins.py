@@ -8,10 +8,10 @@ from tunesmith.runners.registry import Registry
 TARGETS: Registry[Target] = Registry(
     "target",
     {
-        "command": "tunesmith.runners.targets.command:CommandTarget",
-        "checkpoint_io": "tunesmith.runners.targets.checkpoint_io:CheckpointIOTarget",
-        "training": "tunesmith.runners.targets.training:TrainingTarget",
-        "replay": "tunesmith.runners.targets.replay:ReplayTarget",
+        "command": "tunesmith.runners.io.command:CommandTarget",
+        "checkpoint_io": "tunesmith.runners.io.checkpoint_io:CheckpointIOTarget",
+        "training": "tunesmith.runners.training.target:TrainingTarget",
+        "replay": "tunesmith.runners.replay.target:ReplayTarget",
         "triton_config": "tunesmith.kernels.target:TritonConfigTarget",
     },
 )

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .base import Runner, RunResult, RunSpec
-from .errors import JobError
+from ..base import Runner, RunResult, RunSpec
+from ..errors import JobError
 
 NO_RECORDING = "no recording for this run; fix: record it first with RecordingRunner"
 

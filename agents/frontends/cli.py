@@ -56,7 +56,7 @@ def run(
     state_dir: StateDir = DEFAULT_STATE,
 ) -> None:
     """Tune JOB_FILE: propose, run, judge and reflect until the budget is spent; resumes if interrupted."""
-    from tunesmith.agents.live import LiveView, PlainView
+    from tunesmith.agents.frontends.live import LiveView, PlainView
     from tunesmith.agents.study import baseline_failed, drive, open_session, prepare_job
 
     if llm is not None and llm not in ("auto", "off", "endpoint", "local"):

@@ -16,8 +16,8 @@ import re
 import sys
 from functools import lru_cache
 
-from .base import Runner, RunResult, RunSpec
-from .local import LocalRunner
+from ..base import Runner, RunResult, RunSpec
+from ..local import LocalRunner
 
 _PYTHON_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?(\.exe)?$")
 

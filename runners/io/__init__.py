@@ -1,0 +1,1 @@
+"""I/O targets: any command with knobs, and the checkpoint writer preset."""

@@ -1,0 +1,1 @@
+"""Recorded sweeps: a runner that replays recorded runs and a target over a recorded table."""

@@ -1,1 +1,0 @@
-"""tunesmith.runners.targets"""

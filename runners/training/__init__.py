@@ -1,0 +1,1 @@
+"""Distributed-training targets and the torchrun runner."""
