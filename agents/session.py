@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunesmith.agents.budget import BudgetTracker
+from tunesmith.agents.budget import BudgetTracker, counted_trials
 from tunesmith.agents.strategies.base import Strategy
-from tunesmith.knowledge.study_store import StudyInfo, StudyStore
+from tunesmith.knowledge.storage import StudyInfo, StudyStorage
 from tunesmith.runners.base import Runner, Target
+from tunesmith.runners.executors import Executor
 from tunesmith.runners.job import Job
+from tunesmith.runners.types import Candidate, Trial, TrialState
 
 Observer = Callable[[str, str, dict[str, Any]], None]
 
@@ -23,7 +25,7 @@ class TuningSession:
     job: Job
     target: Target
     runner: Runner
-    store: StudyStore
+    store: StudyStorage
     strategy: Strategy
     budget: BudgetTracker
     state_dir: Path
@@ -33,6 +35,9 @@ class TuningSession:
     llm_mode: str = "offline"
     llm_description: str = "offline"
     observers: list[Observer] = field(default_factory=list)
+    _synced_id: int = field(default=0, init=False, repr=False)  # sync_budget has read trials up to this id
+    _synced_count: int = field(default=0, init=False, repr=False)
+    executor: Executor[Any, Any] | None = None  # how the run node runs a batch; None: one at a time (serial)
 
     @property
     def study(self) -> str:
@@ -57,7 +62,35 @@ class TuningSession:
             self.store.save_usage(self.study, {"llm": self.llm.ledger.to_dict(), "summary": self.llm.ledger.summary()})
 
     def sync_budget(self) -> None:
-        trials = self.store.trials(self.study, include_interrupted=False)
-        self.budget.trials_used = sum(1 for t in trials if t.candidate.origin != "remeasure")
+        """Bring the budget up to date, reading only the trials stored since the last call.
+
+        Re-measures and proposals rejected before running are not counted (``counted_trials``); a trial
+        still running is counted but read again next time.
+        """
+        fresh = self.store.trials_since(self.study, self._synced_id, include_interrupted=False)
+        settled = 0
+        for t in fresh:
+            if t.state in (TrialState.RUNNING, TrialState.QUEUED):
+                break
+            settled += 1
+            self._synced_id = t.id or self._synced_id
+        self._synced_count += counted_trials(fresh[:settled])
+        self.budget.trials_used = self._synced_count + counted_trials(fresh[settled:])
         self.budget.tokens_used = self.llm_tokens_used()
         self.save_usage()
+
+    def measured_remeasure(self, cand: Candidate, state: Mapping[str, Any], claimed: set[int]) -> Trial | None:
+        """A re-measure of ``cand`` that already finished for the challengers awaiting confirmation.
+
+        After a kill during (or just after) a round of re-measures the run node runs its queue again;
+        a re-measure stored after the newest awaiting challenger is that round's and is reused, once.
+        """
+        awaiting = [int(k) for k in (state.get("awaiting_confirmation") or {})]
+        if cand.origin != "remeasure" or not awaiting:
+            return None
+        for t in self.store.trials_since(self.study, max(awaiting), include_interrupted=False):
+            if (t.candidate.origin == "remeasure" and t.candidate.key == cand.key and t.id not in claimed
+                    and t.state in (TrialState.DONE, TrialState.FAILED)):
+                claimed.add(t.id)  # type: ignore[arg-type]
+                return t
+        return None

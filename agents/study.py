@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -19,11 +19,14 @@ from tunesmith.agents.graph import build_graph
 from tunesmith.agents.session import Observer, TuningSession
 from tunesmith.agents.strategies.base import Strategy
 from tunesmith.knowledge.report import best_trial
+from tunesmith.knowledge.storage import check_study_name
 from tunesmith.knowledge.study_store import StudyStore
 from tunesmith.runners.base import Target
 from tunesmith.runners.changes import ChangeLedger
-from tunesmith.runners.errors import InfrastructureError
-from tunesmith.runners.job import Job, load_job
+from tunesmith.runners.containment import reap_leftovers
+from tunesmith.runners.errors import InfrastructureError, JobError, TunesmithError
+from tunesmith.runners.executors import build_executor
+from tunesmith.runners.job import Job, StrategyConfig, load_job
 from tunesmith.runners.types import Status, Trial, Verdict
 from tunesmith.tools.plugins import TARGETS, runner_registry
 
@@ -42,21 +45,37 @@ class StudyOutcome:
 
 
 def prepare_job(path: str | Path, *, trials: int | None = None, strategy: str | None = None) -> Job:
+    """Load the job file and apply the command line's overrides; every mistake is one ``JobError`` line.
+
+    Nothing is stored here: a bad name, trial count or strategy is refused before any study exists.
+    """
     job = load_job(path)
+    check_study_name(job.name, Path(path).name)
     if trials is not None:
+        if trials < 1:
+            raise JobError(f"--trials {trials}: the trial budget must be at least 1", "pass --trials 1 or more")
         job = job.model_copy(update={"budget": job.budget.model_copy(update={"trials": trials})})
     if strategy is not None:
+        names = strategy_names()
+        if strategy not in names:
+            raise JobError(f"--strategy {strategy!r} is not a strategy", f"use one of {', '.join(names)}")
         job = job.model_copy(update={"strategy": job.strategy.model_copy(update={"name": strategy})})
     return job
+
+
+def strategy_names() -> list[str]:
+    """The names ``[strategy] name`` and ``--strategy`` accept."""
+    return list(get_args(StrategyConfig.model_fields["name"].annotation))
 
 
 def build_strategy(job: Job, target: Target, session_hooks: dict[str, Any]) -> Strategy:
     """The job's strategy; "planner" is the LLM planner when an LLM is there, else the offline planner."""
     from tunesmith.agents.strategies import STRATEGIES
+    from tunesmith.runners.admissibility import feasibility
 
     space = target.space()
     common = dict(seed=job.strategy.seed, baseline=target.baseline().config, rules=target.rules(),
-                  feasible=lambda config: not space.violations(config))
+                  feasible=feasibility(space, target))  # what the coder would reject is never proposed
     name = job.strategy.name
     if name != "planner":
         return STRATEGIES.create(name, space, job.objective, **common)
@@ -97,15 +116,18 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
         ok, why = runner.available()
         if not ok:
             raise InfrastructureError(f"runner {job.runner.kind!r} cannot run here: {why}", "pick another [runner] kind")
+        executor = build_executor(job.runner, runner, target)  # how a round's candidates run (one line if bad)
         state_dir.mkdir(parents=True, exist_ok=True)
-        ledger = ChangeLedger(state_dir / "changes.jsonl")
-        ledger.restore_all()  # leftovers of a killed run come back first
-        stack.callback(ledger.restore_all)
         store = StudyStore(state_dir / "tunesmith.db")
         stack.callback(store.close)
+        store.lock(job.name)  # before anything changes: a study another process runs is left alone
+        ledger = ChangeLedger(state_dir / "changes.jsonl")
+        ledger.restore_all()  # leftovers of a killed run come back first
+        reap_leftovers(state_dir / "scratch")  # end the processes a killed run left behind
+        runner.attach(job, state_dir / "scratch")  # secrets it may pass; where it records live runs
+        stack.callback(ledger.restore_all)
         if restart and any(s.name == job.name for s in store.studies()):
             store.archive(job.name)
-        store.lock(job.name)
         info, resumed = store.open_study(job, job_path=job_path)
         store.recover(job.name)
         from tunesmith.agents.llm import TokenLedger
@@ -115,6 +137,7 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
         setup = llm_setup or stack.enter_context(
             resolve_llm(job.llm, llm_mode, ledger=ledger_llm, token_budget=job.budget.llm_tokens))
         session = TuningSession(job=job, target=target, runner=runner, store=store, strategy=None,  # type: ignore[arg-type]
+                                executor=executor,
                                 budget=BudgetTracker(job.budget), state_dir=state_dir, info=info, resumed=resumed,
                                 llm=setup.client, llm_mode=setup.mode, llm_description=setup.description,
                                 observers=list(observers or []))
@@ -123,7 +146,21 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
                  "lessons": lambda: [r.insight for r in store.reflections(workload_prefix=target.domain)]}
         session.strategy = build_strategy(job, target, hooks)
         store.set_status(job.name, "running", llm_mode=setup.description)
-        yield session
+        try:
+            yield session
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, a closed output pipe: resumable
+            _mark_stopped(store, job.name, "interrupted")
+            raise
+        except Exception:
+            _mark_stopped(store, job.name, "failed")
+            raise
+
+
+def _mark_stopped(store: StudyStore, name: str, status: str) -> None:
+    """Record why a running study stopped, so `tune list` does not keep calling it running."""
+    with suppress(TunesmithError, sqlite3.Error):  # a damaged store is reported by the caller's error
+        if store.study(name).status == "running":
+            store.set_status(name, status)
 
 
 def drive(session: TuningSession) -> StudyOutcome:
@@ -151,10 +188,36 @@ def drive(session: TuningSession) -> StudyOutcome:
     return StudyOutcome(
         study=session.study, stop_reason=final.get("stop_reason") or "done",
         llm_description=session.llm_description,
-        baseline=next((t for t in trials if t.candidate.origin == "baseline"), None),
+        baseline=next((t for t in trials if t.candidate.origin == "baseline" and not t.interrupted), None),
         best=best_trial(trials), trials=trials, resumed=session.resumed)
 
 
 def baseline_failed(outcome: StudyOutcome) -> bool:
+    """The default configuration ran but fails its correctness check (exit code 3)."""
     b = outcome.baseline
     return b is not None and b.measurement is not None and b.measurement.status == Status.CORRECTNESS
+
+
+def baseline_unmeasured(outcome: StudyOutcome) -> bool:
+    """The default configuration never produced a valid measurement for another reason (exit code 5).
+
+    A crash, a timeout, a missing or unreadable metric, a refused config, or no baseline run at all.
+    A correct but untimed default (the Triton interpreter without a GPU) is measured.
+    """
+    b = outcome.baseline
+    if b is None or b.measurement is None:
+        return True
+    return b.measurement.status not in (Status.OK, Status.CORRECTNESS)
+
+
+def failure_summary(trials: list[Trial]) -> str:
+    """How the first-time evaluations failed, by status with the first reason of each, e.g.
+    ``12 runtime (the result JSON has no finite number 'secnds'), 1 timeout (timed out after 60 s)``."""
+    counts: dict[str, list[Any]] = {}
+    for t in trials:
+        m = t.measurement
+        if t.interrupted or t.candidate.origin == "remeasure" or m is None or m.ok:
+            continue
+        entry = counts.setdefault(m.status.value, [0, m.detail.strip().splitlines()[0] if m.detail.strip() else ""])
+        entry[0] += 1
+    return ", ".join(f"{n} {status}" + (f" ({why[:160]})" if why else "") for status, (n, why) in counts.items())

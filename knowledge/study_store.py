@@ -3,6 +3,9 @@
 Write before you act: a trial is stored as ``running`` before its candidate starts. One process writes a
 study at a time (an exclusive lock file per study); a trial left ``running`` by a killed process is
 marked failed and interrupted on the next open, and its candidate is retried.
+
+``StudyStore(path, read_only=True)`` opens the file read-only (``tune list/status/report`` never write);
+a damaged file or a foreign schema is refused with one line (``InfrastructureError``, exit code 4).
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from tunesmith.knowledge.storage import StudyInfo, StudyStorage, check_study_name
 from tunesmith.runners.errors import InfrastructureError, StudyConflictError
 from tunesmith.runners.job import Job
+from tunesmith.runners.secrets import redact, redact_obj
 from tunesmith.runners.types import (
     Candidate,
     Measurement,
@@ -55,39 +59,37 @@ CREATE TABLE IF NOT EXISTS reflections (
 """
 
 
-class StudyInfo(BaseModel):
-    """A row of the studies table."""
-
-    name: str
-    target: str
-    definition_hash: str
-    status: str
-    created_at: str
-    updated_at: str
-    llm_mode: str = ""
-    usage: dict[str, Any] = {}
-    job_path: str = ""
-    job: dict[str, Any] = {}
+__all__ = ["SCHEMA", "StudyInfo", "StudyStore"]
 
 
-class StudyStore:
-    """SQLite-backed record of studies; safe to reopen after a crash."""
+class StudyStore(StudyStorage):
+    """SQLite-backed record of studies; safe to reopen after a crash (the ``StudyStorage`` interface)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise InfrastructureError(
-                f"study store {self.path} cannot be opened ({exc})",
-                "point --state-dir at another folder; the damaged file is left untouched",
-            ) from None
-        self.db.row_factory = sqlite3.Row
+        self.read_only = read_only
         self._locks: dict[str, int] = {}
+        self._tx_lock = threading.RLock()
+        if read_only and not self.path.is_file():
+            raise InfrastructureError(f"no study store at {self.path}", "run `tune run JOB` first or pass --state-dir")
+        try:
+            if read_only:  # a URI with mode=ro: SQLite itself refuses to write the file
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                                       isolation_level=None, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # shared by the device executor's worker threads; _tx serialises their transactions
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db = _Guarded(conn, self.path, self._tx_lock)
+            fresh = _check_schema(self.db, self.path, read_only)
+            if not read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                if fresh:
+                    self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from None
+        conn.row_factory = sqlite3.Row
 
     def close(self) -> None:
         for fd in self._locks.values():
@@ -96,20 +98,25 @@ class StudyStore:
         self.db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _tx(self) -> Iterator[_Guarded]:
+        with self._tx_lock:  # one transaction at a time on the shared connection (trials may run in threads)
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # -- studies -------------------------------------------------------------------------------------
     def lock(self, study: str) -> None:
         """Take the study's writer lock or fail with one line naming the holder."""
-        lock_path = self.path.parent / f"{study}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        check_study_name(study)
+        if self.read_only:
+            raise InfrastructureError(f"study store {self.path} is open read-only", "open it for writing to run a study")
+        if study in self._locks:
+            return
+        fd = os.open(self._lock_path(study), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -122,6 +129,28 @@ class StudyStore:
         os.write(fd, str(os.getpid()).encode())
         self._locks[study] = fd
 
+    def lock_holder(self, study: str) -> int | None:
+        """The pid holding the study's writer lock, or None (a read: creates nothing)."""
+        if study in self._locks:
+            return os.getpid()
+        try:
+            fd = os.open(self._lock_path(study), os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def _lock_path(self, study: str) -> Path:
+        return self.path.parent / f"{study}.lock"
+
     def open_study(self, job: Job, *, job_path: str = "") -> tuple[StudyInfo, bool]:
         """Create the study or resume it; returns (info, resumed). Refuses a changed job definition."""
         row = self.db.execute("SELECT * FROM studies WHERE name=?", (job.name,)).fetchone()
@@ -131,7 +160,7 @@ class StudyStore:
                 db.execute(
                     "INSERT INTO studies (name, target, definition_hash, job, status, created_at, updated_at, job_path)"
                     " VALUES (?,?,?,?,?,?,?,?)",
-                    (job.name, job.target, job.definition_hash(), json.dumps(job.definition(), default=str),
+                    (job.name, job.target, job.definition_hash(), redact(json.dumps(job.definition(), default=str)),
                      "running", now, now, job_path),
                 )
             return self.study(job.name), False
@@ -170,11 +199,11 @@ class StudyStore:
         with self._tx() as db:
             db.execute("UPDATE studies SET status=?, updated_at=? WHERE name=?", (status, utcnow(), name))
             if llm_mode is not None:
-                db.execute("UPDATE studies SET llm_mode=? WHERE name=?", (llm_mode, name))
+                db.execute("UPDATE studies SET llm_mode=? WHERE name=?", (redact(llm_mode), name))
 
     def save_usage(self, name: str, usage: dict[str, Any]) -> None:
         with self._tx() as db:
-            db.execute("UPDATE studies SET usage=? WHERE name=?", (json.dumps(usage), name))
+            db.execute("UPDATE studies SET usage=? WHERE name=?", (json.dumps(redact_obj(usage)), name))
 
     # -- trials --------------------------------------------------------------------------------------
     def recover(self, study: str) -> list[Trial]:
@@ -197,7 +226,7 @@ class StudyStore:
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study=?", (study,)).fetchone()[0]
             cur = db.execute(
                 "INSERT INTO trials (study, number, key, candidate, state, pid, started_at) VALUES (?,?,?,?,?,?,?)",
-                (study, number, candidate.key, candidate.model_dump_json(), "running", os.getpid(), utcnow()),
+                (study, number, candidate.key, redact(candidate.model_dump_json()), "running", os.getpid(), utcnow()),
             )
         return self.trial(int(cur.lastrowid))
 
@@ -206,13 +235,13 @@ class StudyStore:
         with self._tx() as db:
             db.execute(
                 "UPDATE trials SET state=?, measurement=?, finished_at=? WHERE id=?",
-                (state, measurement.model_dump_json(), utcnow(), trial_id),
+                (state, redact(measurement.model_dump_json()), utcnow(), trial_id),
             )
         return self.trial(trial_id)
 
     def set_verdict(self, trial_id: int, verdict: Verdict, explanation: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE trials SET verdict=?, explanation=? WHERE id=?", (verdict.value, explanation, trial_id))
+            db.execute("UPDATE trials SET verdict=?, explanation=? WHERE id=?", (verdict.value, redact(explanation), trial_id))
 
     def trial(self, trial_id: int) -> Trial:
         row = self.db.execute("SELECT * FROM trials WHERE id=?", (trial_id,)).fetchone()
@@ -221,6 +250,20 @@ class StudyStore:
     def trials(self, study: str, *, include_interrupted: bool = True) -> list[Trial]:
         sql = "SELECT * FROM trials WHERE study=?" + ("" if include_interrupted else " AND interrupted=0")
         return [_trial_from_row(r) for r in self.db.execute(sql + " ORDER BY number", (study,))]
+
+    def trial_by_number(self, study: str, number: int) -> Trial | None:
+        row = self.db.execute("SELECT * FROM trials WHERE study=? AND number=?", (study, number)).fetchone()
+        return _trial_from_row(row) if row else None
+
+    def trials_since(self, study: str, after_id: int, *, include_interrupted: bool = True,
+                     limit: int | None = None) -> list[Trial]:
+        """Trials with an id above ``after_id``, in id order: what changed since a reader last looked."""
+        sql = "SELECT * FROM trials WHERE study=? AND id>?" + ("" if include_interrupted else " AND interrupted=0")
+        sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [_trial_from_row(r) for r in self.db.execute(sql, (study, after_id))]
+
+    def count_trials(self, study: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM trials WHERE study=?", (study,)).fetchone()[0])
 
     def finished(self, study: str, key: str) -> Trial | None:
         """The first finished (not interrupted) trial of this candidate key, if any."""
@@ -236,7 +279,7 @@ class StudyStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO events (study, ts, node, message, data) VALUES (?,?,?,?,?)",
-                (study, utcnow(), node, message, json.dumps(data or {}, default=str)),
+                (study, utcnow(), node, redact(message), redact(json.dumps(data or {}, default=str))),
             )
 
     def events(self, study: str) -> list[dict[str, Any]]:
@@ -247,7 +290,7 @@ class StudyStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO reflections (study, workload, hardware, body, created_at) VALUES (?,?,?,?,?)",
-                (reflection.study, reflection.workload, reflection.hardware, reflection.model_dump_json(),
+                (reflection.study, reflection.workload, reflection.hardware, redact(reflection.model_dump_json()),
                  reflection.created_at),
             )
 
@@ -270,6 +313,7 @@ def _trial_from_row(row: sqlite3.Row) -> Trial:
         measurement=Measurement.model_validate_json(row["measurement"]) if row["measurement"] else None,
         verdict=Verdict(row["verdict"]) if row["verdict"] else None,
         explanation=row["explanation"] or "",
+        interrupted=bool(row["interrupted"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
     )
@@ -284,3 +328,86 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") ->
         elif a != b:
             keys.append(f"{prefix}{k}")
     return keys or ["?"]
+
+
+class _Result:
+    """Every row of a query, fetched at once so a damaged page fails inside the guard."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.rows = cursor.fetchall()
+        self.lastrowid = cursor.lastrowid
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self.rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+
+class _Guarded:
+    """The connection, with driver errors of a damaged or foreign file turned into one-line errors.
+
+    Every statement holds ``mutex`` (the store's transaction lock), so threads share the store safely.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, mutex: threading.RLock) -> None:
+        self.conn, self.path, self.mutex = conn, path, mutex
+
+    def execute(self, sql: str, args: Any = ()) -> _Result:
+        try:
+            with self.mutex:
+                return _Result(self.conn.execute(sql, args))
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # a bug in tunesmith, not a damaged file
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from None
+
+    def executescript(self, sql: str) -> None:
+        try:
+            self.conn.executescript(sql)
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _damaged(path: Path, exc: BaseException) -> InfrastructureError:
+    return InfrastructureError(
+        f"study store {path} cannot be used ({exc})",
+        f"move the damaged file aside (mv {path} {path}.damaged) to start afresh, or pass another --state-dir",
+    )
+
+
+def _expected_columns() -> dict[str, set[str]]:
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.executescript(SCHEMA)
+        return _columns(mem)
+    finally:
+        mem.close()
+
+
+def _columns(conn: Any) -> dict[str, set[str]]:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return {t: {r[1] for r in conn.execute(f"PRAGMA table_info('{t}')")} for t in tables if not t.startswith("sqlite_")}
+
+
+def _check_schema(db: _Guarded, path: Path, read_only: bool) -> bool:
+    """Whether the file is new (no tables yet); refuses a file with some other program's tables."""
+    found = _columns(db)
+    if not found:
+        if read_only:
+            raise InfrastructureError(f"study store {path} is empty (no tables)",
+                                      "run `tune run JOB` to create studies, or pass the right --state-dir")
+        return True
+    for table, columns in _expected_columns().items():
+        missing = sorted(columns - found.get(table, set()))
+        if missing:
+            what = f"has no table {table!r}" if table not in found else f"table {table!r} lacks {', '.join(missing)}"
+            raise InfrastructureError(f"{path} is not a tunesmith study store ({what})",
+                                      "pass the --state-dir of your studies; the file was left untouched")
+    return False

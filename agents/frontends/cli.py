@@ -1,24 +1,37 @@
 """The `tune` command line.
 
-Exit codes: 0 the study finished (or the command succeeded); 1 unexpected internal error; 2 bad usage or a
-bad job file; 3 the default configuration fails its correctness check, so nothing can be tuned against it;
-4 infrastructure (runner, store, LLM endpoint) failed; 130 interrupted (the study resumes on the next run).
+Exit codes:
+  0    the study finished (or the command succeeded);
+  1    unexpected internal error (the traceback is in the state folder's crash.log);
+  2    bad usage or a bad job file (one line names the field and the fix);
+  3    the default configuration fails its correctness check, so nothing can be tuned against it;
+  4    infrastructure failed: the runner, the study store (damaged, foreign, locked by another run) or
+       the LLM endpoint;
+  5    the default configuration could not be measured (it crashed, timed out, wrote no usable metric, or
+       never ran), so no speedup can be stated; the output says how every trial failed;
+  130  interrupted by Ctrl-C (SIGINT); the study is marked "interrupted" and resumes on the next run;
+  141  the output was closed (`tune run | head`); stopped quietly, marked "interrupted", resumable;
+  143  stopped by SIGTERM; marked "interrupted", resumable.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tunesmith.runners.errors import TunesmithError
+from tunesmith.runners.errors import InfrastructureError, TunesmithError
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")
@@ -29,6 +42,20 @@ err = Console(stderr=True, soft_wrap=True)
 
 StateDir = Annotated[Path, typer.Option("--state-dir", help="where studies, checkpoints and scratch live")]
 DEFAULT_STATE = Path(os.environ.get("TUNESMITH_HOME", ".tunesmith"))
+
+EXIT_BASELINE_INCORRECT = 3
+EXIT_BASELINE_UNMEASURED = 5
+EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (the trial in flight is marked interrupted and retried on resume)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001
+    raise Terminated
 
 
 def _fail(exc: TunesmithError) -> typer.Exit:
@@ -45,22 +72,65 @@ def _internal(exc: BaseException, state_dir: Path) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _say(text: str) -> None:
+    """One line on stdout; a reader that went away stops the command like Ctrl-C (see OutputClosed)."""
+    from tunesmith.agents.frontends.live import OutputClosed
+
+    try:
+        out.print(text, markup=False, highlight=False)
+        out.file.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
+
+
+def _quiet_exit() -> typer.Exit:
+    """The reader closed our stdout: point it at /dev/null so nothing more is written, and leave quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return typer.Exit(EXIT_OUTPUT_CLOSED)
+
+
+@contextmanager
+def _reading(state_dir: Path) -> Iterator[None]:
+    """What every read command shares: one-line errors, a damaged store is exit 4, a closed pipe is quiet."""
+    from tunesmith.agents.frontends.live import OutputClosed
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except TunesmithError as exc:
+        raise _fail(exc) from None
+    except sqlite3.DatabaseError as exc:
+        raise _fail(InfrastructureError(f"study store {state_dir / 'tunesmith.db'} cannot be read ({exc})",
+                                        "move the damaged file aside or pass another --state-dir")) from None
+    except (BrokenPipeError, OutputClosed):
+        raise _quiet_exit() from None
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
+        raise _internal(exc, state_dir) from None
+
+
 @app.command()
 def run(
     job_file: Annotated[Path, typer.Argument(help="the job's TOML file")],
     llm: Annotated[str | None, typer.Option(help="auto | off | endpoint | local (SmolLM2 via llama.cpp)")] = None,
     strategy: Annotated[str | None, typer.Option(help="planner | grid | random | tpe")] = None,
-    trials: Annotated[int | None, typer.Option(help="override the trial budget")] = None,
+    trials: Annotated[int | None, typer.Option(help="override the trial budget (1 or more)")] = None,
     restart: Annotated[bool, typer.Option(help="archive an existing study of this name and start afresh")] = False,
     plain: Annotated[bool, typer.Option(help="one line per trial even on a terminal")] = False,
     state_dir: StateDir = DEFAULT_STATE,
 ) -> None:
     """Tune JOB_FILE: propose, run, judge and reflect until the budget is spent; resumes if interrupted."""
-    from tunesmith.agents.frontends.live import LiveView, PlainView
-    from tunesmith.agents.study import baseline_failed, drive, open_session, prepare_job
+    from tunesmith.agents.frontends.live import LiveView, OutputClosed, PlainView
+    from tunesmith.agents.study import baseline_failed, baseline_unmeasured, drive, open_session, prepare_job
 
     if llm is not None and llm not in ("auto", "off", "endpoint", "local"):
         raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use auto, off, endpoint or local"))
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         job = prepare_job(job_file, trials=trials, strategy=strategy)
         holder: list = []
@@ -68,64 +138,100 @@ def run(
         with view, open_session(job, state_dir, llm_mode=llm, restart=restart, observers=[view],
                                 job_path=str(job_file)) as session:
             holder.append(session)
-            out.print(f"LLM mode: {session.llm_description}", markup=False, highlight=False)
+            _say(f"LLM mode: {session.llm_description}")
             outcome = drive(session)
             from tunesmith.knowledge.report import write_report
 
             md, _ = write_report(session.store, session.study, state_dir / "reports")
+        _print_outcome(outcome, job.objective.metric, job.objective.minimize, md)
     except TunesmithError as exc:
         raise _fail(exc) from None
+    except OutputClosed:
+        raise _quiet_exit() from None
+    except Terminated:
+        err.print("terminated: finished trials are stored; run the same command to resume")
+        raise typer.Exit(EXIT_TERMINATED) from None
     except KeyboardInterrupt:
         err.print("interrupted: finished trials are stored; run the same command to resume")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except sqlite3.DatabaseError as exc:
+        raise _fail(InfrastructureError(f"a study database in {state_dir} cannot be used ({exc})",
+                                        "move the damaged file aside or pass another --state-dir")) from None
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
         raise _internal(exc, state_dir) from None
-    _print_outcome(outcome, job.objective.metric, job.objective.minimize, md)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if baseline_failed(outcome):
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_BASELINE_INCORRECT)
+    if baseline_unmeasured(outcome):
+        raise typer.Exit(EXIT_BASELINE_UNMEASURED)
 
 
 def _print_outcome(outcome, metric: str, minimize: bool, report_path: Path) -> None:  # noqa: ANN001
+    from tunesmith.agents.study import baseline_unmeasured, failure_summary
     from tunesmith.knowledge.report import best_measured_summary, speedup_summary
 
-    out.print(f"stopped: {outcome.stop_reason}", markup=False)
+    _say(f"stopped: {outcome.stop_reason}")
     best, base = outcome.best, outcome.baseline
     if best is not None:
-        out.print(f"best config (trial #{best.number}): {json.dumps(best.candidate.config)}", markup=False)
+        _say(f"best config (trial #{best.number}): {json.dumps(best.candidate.config)}")
     sp = speedup_summary(best, base, minimize)
-    if best is not None and base is not None and best.id == base.id:
-        out.print("no candidate beat the default by a confirmed margin (see the report for each comparison)")
+    first_runs = [t for t in outcome.trials if t.candidate.origin != "remeasure" and not t.interrupted]
+    if first_runs and not any(t.measurement and t.measurement.ok for t in first_runs):
+        _say(f"every trial failed: {failure_summary(outcome.trials)}")
+    elif base is not None and baseline_unmeasured(outcome):
+        m = base.measurement
+        why = f"{m.status.value}: {m.detail}" if m else "it did not finish"
+        _say(f"the default configuration (trial #{base.number}) could not be measured ({why}); "
+             "no speedup over it can be stated")
+    elif base is None:
+        _say("the default configuration was never run, so no speedup can be stated")
+    elif best is not None and best.id == base.id:
+        _say("no candidate beat the default by a confirmed margin (see the report for each comparison)")
         top = best_measured_summary(outcome.trials, base, best, minimize)
         if top and top.get("speedup"):
-            out.print(f"fastest-looking trial #{top['number']} (not confirmed, verdict {top['verdict'] or 'unjudged'}): "
-                      f"{json.dumps(top['config'])} at {top['speedup']:.3f}x "
-                      f"(95% interval {top['low']:.3f}-{top['high']:.3f})", markup=False)
+            _say(f"fastest-looking trial #{top['number']} (not confirmed, verdict {top['verdict'] or 'unjudged'}): "
+                 f"{json.dumps(top['config'])} at {top['speedup']:.3f}x "
+                 f"(95% interval {top['low']:.3f}-{top['high']:.3f})")
     elif sp:
-        out.print(f"speedup over the default: {sp['speedup']:.3f}x (95% interval {sp['low']:.3f}-{sp['high']:.3f}); "
-                  f"{metric} median {sp['best_median']:.4g} (IQR {sp['best_iqr']:.2g}) vs default "
-                  f"{sp['baseline_median']:.4g} (IQR {sp['baseline_iqr']:.2g})", markup=False)
+        _say(f"speedup over the default: {sp['speedup']:.3f}x (95% interval {sp['low']:.3f}-{sp['high']:.3f}); "
+             f"{metric} median {sp['best_median']:.4g} (IQR {sp['best_iqr']:.2g}) vs default "
+             f"{sp['baseline_median']:.4g} (IQR {sp['baseline_iqr']:.2g})")
     elif not any(t.measurement and t.measurement.samples for t in outcome.trials):
-        out.print("timing unavailable: candidates were checked for correctness only", markup=False)
-    out.print(f"report: {report_path}", markup=False)
+        _say("timing unavailable: candidates were checked for correctness only")
+    _say(f"report: {report_path}")
 
 
 def _open_store(state_dir: Path):  # noqa: ANN202
+    """The study store, read-only: `tune list/status/report` never write it."""
     from tunesmith.knowledge.study_store import StudyStore
 
     if not (state_dir / "tunesmith.db").exists():
         raise _fail(TunesmithError(f"no studies in {state_dir}", "run `tune run JOB` first or pass --state-dir"))
-    return StudyStore(state_dir / "tunesmith.db")
+    return StudyStore(state_dir / "tunesmith.db", read_only=True)
+
+
+def _status(store, info) -> str:  # noqa: ANN001
+    """The stored status, except that a "running" study nobody holds the lock of was killed."""
+    if info.status == "running" and store.lock_holder(info.name) is None:
+        return "interrupted (killed)"
+    return info.status
 
 
 @app.command("list")
 def list_studies(state_dir: StateDir = DEFAULT_STATE) -> None:
     """List the studies in the state folder."""
-    store = _open_store(state_dir)
-    table = Table("study", "target", "status", "trials", "LLM mode", "updated")
-    for s in store.studies():
-        table.add_row(s.name, s.target, s.status, str(len(store.trials(s.name))),
-                      (s.llm_mode or "offline").split(":")[0], s.updated_at[:19])
-    out.print(table)
+    with _reading(state_dir):
+        store = _open_store(state_dir)
+        try:
+            table = Table("study", "target", "status", "trials", "LLM mode", "updated")
+            for s in store.studies():
+                table.add_row(s.name, s.target, _status(store, s), str(store.count_trials(s.name)),
+                              (s.llm_mode or "offline").split(":")[0], s.updated_at[:19])
+        finally:
+            store.close()
+        out.print(table)
+        out.file.flush()
 
 
 @app.command()
@@ -133,25 +239,28 @@ def status(study: Annotated[str | None, typer.Argument()] = None, state_dir: Sta
     """Show every study, or one study's trials and best result."""
     from tunesmith.knowledge.report import build_report
 
-    store = _open_store(state_dir)
     if study is None:
         list_studies(state_dir)
         return
-    try:
-        report = build_report(store, study)
-    except TunesmithError as exc:
-        raise _fail(exc) from None
-    table = Table("#", "origin", "config", "status", "median", "IQR", "verdict", title=f"{study} ({report['status']})")
-    for t in report["trials"]:
-        table.add_row(str(t["number"]), t["origin"], json.dumps(t["config"]), str(t["status"]),
-                      f"{t['median']:.4g}" if t["median"] is not None else "–",
-                      f"{t['iqr']:.2g}" if t["iqr"] is not None else "–", t["verdict"] or "")
-    out.print(table)
-    sp = report["speedup"]
-    if sp:
-        out.print(f"best vs default: {sp['speedup']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}]")
-    elif report["best"] and report["baseline"] and report["best"]["number"] == report["baseline"]["number"]:
-        out.print("the default is the best confirmed configuration")
+    with _reading(state_dir):
+        store = _open_store(state_dir)
+        try:
+            report = build_report(store, study)
+            shown = _status(store, store.study(study))
+        finally:
+            store.close()
+        table = Table("#", "origin", "config", "status", "median", "IQR", "verdict", title=f"{study} ({shown})")
+        for t in report["trials"]:
+            table.add_row(str(t["number"]), t["origin"], json.dumps(t["config"]), str(t["status"]),
+                          f"{t['median']:.4g}" if t["median"] is not None else "–",
+                          f"{t['iqr']:.2g}" if t["iqr"] is not None else "–", t["verdict"] or "")
+        out.print(table)
+        sp = report["speedup"]
+        if sp:
+            out.print(f"best vs default: {sp['speedup']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}]")
+        elif report["best"] and report["baseline"] and report["best"]["number"] == report["baseline"]["number"]:
+            out.print("the default is the best confirmed configuration")
+        out.file.flush()
 
 
 @app.command()
@@ -163,12 +272,13 @@ def report(
     """Write the study's report as Markdown and JSON."""
     from tunesmith.knowledge.report import write_report
 
-    store = _open_store(state_dir)
-    try:
-        md, js = write_report(store, study, out_dir or state_dir / "reports")
-    except TunesmithError as exc:
-        raise _fail(exc) from None
-    out.print(f"wrote {md} and {js}", markup=False)
+    with _reading(state_dir):
+        store = _open_store(state_dir)
+        try:
+            md, js = write_report(store, study, out_dir or state_dir / "reports")
+        finally:
+            store.close()
+        _say(f"wrote {md} and {js}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m`

@@ -1,4 +1,9 @@
-"""What the user sees while a study runs: a rich live view on a terminal, one line per trial otherwise."""
+"""What the user sees while a study runs: a rich live view on a terminal, one line per trial otherwise.
+
+Both views keep what they show in memory. The live view reads only the rows that can have changed since
+its last render (the newest trials, and a trial an event names), so a render costs the same in a study of
+ten trials or ten thousand, and rendering never touches the store after the session closed it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,11 @@ from rich.text import Text
 
 from tunesmith.agents.session import TuningSession
 from tunesmith.knowledge.report import baseline_trial, best_trial, speedup_summary
+from tunesmith.runners.types import Trial, Verdict
+
+
+class OutputClosed(KeyboardInterrupt):
+    """The reader of our output went away (``tune run | head``): stop like Ctrl-C, quietly."""
 
 
 class PlainView:
@@ -23,8 +33,11 @@ class PlainView:
 
     def __call__(self, node: str, message: str, data: dict[str, Any]) -> None:
         if (node == "run" and "trial" in data) or node in ("session", "finish"):
-            self.console.print(f"[{node}] {message}", markup=False, highlight=False)
-            self.console.file.flush()
+            try:
+                self.console.print(f"[{node}] {message}", markup=False, highlight=False)
+                self.console.file.flush()
+            except BrokenPipeError:
+                raise OutputClosed from None
 
     def __enter__(self) -> PlainView:
         return self
@@ -34,43 +47,84 @@ class PlainView:
 
 
 class LiveView:
-    """A live table of trials, the best result against the baseline with its spread, and agent activity."""
+    """A live table of the newest trials, the best result against the baseline with its spread, agent activity."""
+
+    ROWS = 15
 
     def __init__(self, console: Console, session_ref: list[TuningSession]) -> None:
         self.console = console
         self.session_ref = session_ref
         self.activity: deque[str] = deque(maxlen=8)
         self.live = Live(console=console, refresh_per_second=4, transient=False)
+        self.rows: list[Trial] = []  # the newest trials, oldest first, at most ROWS
+        self.best: Trial | None = None
+        self.baseline: Trial | None = None
+        self.title = ""
+        self._loaded = False
+        self._speedup: tuple[tuple[Any, ...], dict[str, Any] | None] = ((), None)
 
     def __call__(self, node: str, message: str, data: dict[str, Any]) -> None:
         self.activity.append(f"[bold]{node}[/bold] {message}")
+        if self.session_ref:
+            self.refresh(self.session_ref[0], data)
         self.live.update(self.render())
 
+    def refresh(self, s: TuningSession, data: dict[str, Any]) -> None:
+        """Bring the in-memory rows up to date: a bounded read, whatever the study's size."""
+        if not self._loaded:  # once per run: where a resumed study stands
+            every = s.store.trials(s.study)
+            self.best, self.baseline = best_trial(every), baseline_trial(every)
+            self.rows = every[-self.ROWS:]
+            self._loaded = True
+        else:
+            after = (self.rows[0].id or 1) - 1 if self.rows else 0  # shown rows may have finished or been judged
+            self.rows = s.store.trials_since(s.study, after)[-self.ROWS:]
+        for t in self.rows:
+            if self.baseline is None and t.candidate.origin == "baseline" and t.measurement is not None:
+                self.baseline = t
+        number, verdict = data.get("trial"), data.get("verdict")
+        if isinstance(number, int) and verdict in (Verdict.BETTER.value, Verdict.BASELINE.value):
+            trial = next((t for t in self.rows if t.number == number), None) or s.store.trial_by_number(s.study, number)
+            if trial is not None and (verdict == Verdict.BETTER.value or self.best is None
+                                      or self.best.verdict != Verdict.BETTER):
+                self.best = trial
+        self.title = f"study {s.study} — {s.llm_description}"
+
     def render(self) -> Group:
+        """The view from memory only (no store access)."""
         if not self.session_ref:
             return Group(Text("starting…"))
         s = self.session_ref[0]
-        trials = s.store.trials(s.study)
-        table = Table(title=f"study {s.study} — {s.llm_description}", expand=True)
+        table = Table(title=self.title or f"study {s.study}", expand=True)
         for col in ("#", "origin", "config", "status", "median", "IQR", "verdict"):
             table.add_column(col, overflow="fold")
-        for t in trials[-15:]:
+        for t in self.rows:
             m = t.measurement
             table.add_row(str(t.number), t.candidate.origin, ", ".join(f"{k}={v}" for k, v in t.candidate.config.items()),
                           m.status.value if m else t.state.value, f"{m.median:.4g}" if m and m.median else "–",
                           f"{m.iqr:.2g}" if m and m.iqr is not None and m.samples else "–",
                           t.verdict.value if t.verdict else "")
-        sp = speedup_summary(best_trial(trials), baseline_trial(trials), s.job.objective.minimize)
+        sp = self._speedup_summary(s.job.objective.minimize)
         head = (f"budget: {s.budget.trials_used}/{s.job.budget.trials} trials, {s.budget.elapsed_s:.0f} s, "
                 f"{s.budget.tokens_used} LLM tokens")
         if sp:
             head += f" | best vs default: {sp['speedup']:.3f}× [{sp['low']:.3f}, {sp['high']:.3f}]"
         return Group(Text(head), table, Panel("\n".join(self.activity), title="agents"))
 
+    def _speedup_summary(self, minimize: bool) -> dict[str, Any] | None:
+        """Best vs baseline, recomputed only when either changes (the bootstrap is not free)."""
+        best, base = self.best, self.baseline
+        key = (best.id if best else None, base.id if base else None,
+               len(best.measurement.samples) if best and best.measurement else 0)
+        if key != self._speedup[0]:
+            same = best is not None and base is not None and best.id == base.id
+            self._speedup = (key, None if same else speedup_summary(best, base, minimize))
+        return self._speedup[1]
+
     def __enter__(self) -> LiveView:
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.live.update(self.render())
+        self.live.update(self.render())  # from memory: the store is already closed here
         self.live.__exit__(None, None, None)
