@@ -89,6 +89,9 @@ class Target(abc.ABC):
     domain: ClassVar[str] = ""
     workload_model: ClassVar[type[BaseModel]]
     default_metric: ClassVar[str] = "seconds"
+    # A resource every candidate's measurement shares ("disk", "network"): candidates then run one at a time
+    # whatever the job's [runner] executor says. None: candidates on separate devices do not disturb each other.
+    shared_resource: ClassVar[str | None] = None
 
     def __init__(self, job: Job) -> None:
         self.job = job

@@ -1,4 +1,8 @@
-"""The runner registry: a runner name in a job file -> its class, imported on first use."""
+"""The runner registry: a runner name in a job file (``[runner] kind``) -> its class, imported on first use.
+
+Only runners a job can configure are listed. ``ReplayRunner`` and ``RecordingRunner``
+(``runners/replay/runner.py``) are built in code around recordings (tests, benchmarks), not from a job.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,5 @@ RUNNERS: Registry[Runner] = Registry(
     {
         "local": "tunesmith.runners.local:LocalRunner",
         "torchrun": "tunesmith.runners.training.torchrun:TorchrunRunner",
-        "replay": "tunesmith.runners.replay.runner:ReplayRunner",
     },
 )

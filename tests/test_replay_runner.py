@@ -138,9 +138,18 @@ def test_a_line_torn_by_a_kill_is_skipped_and_not_appended_to(tmp_path: Path) ->
     assert set(ReplayRunner(path).recordings) == {spec_key(s1), spec_key(s2)}
 
 
-def test_registry_creates_a_replay_runner() -> None:
-    runner = RUNNERS.create("replay")
-    assert isinstance(runner, ReplayRunner) and runner.name == "replay"
-    assert runner.available() == (True, "")
-    with pytest.raises(JobError, match="unknown runner 'slurm'"):
-        RUNNERS.get("slurm")
+def test_replay_is_not_a_job_runner_kind(tmp_path: Path) -> None:
+    # a job cannot give the replay runner a recording, so the registry does not offer it
+    assert RUNNERS.names() == ["local", "torchrun"]
+    with pytest.raises(JobError, match="unknown runner 'replay'; fix: use one of local, torchrun"):
+        RUNNERS.get("replay")
+    from tunesmith.agents.study import open_session
+    from tunesmith.runners.job import parse_job
+
+    job = parse_job({"name": "r", "target": "command", "runner": {"kind": "replay"},
+                     "workload": {"command": ["{python}", "-c", "pass"]}})
+    with pytest.raises(JobError, match="unknown runner 'replay'"):
+        with open_session(job, tmp_path):
+            pass
+    runner = ReplayRunner()  # built in code, as tests and benchmarks do
+    assert runner.name == "replay" and runner.available() == (True, "")

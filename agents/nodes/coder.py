@@ -1,7 +1,8 @@
 """Coder node: turns proposals into runnable candidates, rejecting what cannot run before it runs.
 
-For config targets the coder validates and normalises configs (types, ranges, constraints, the target's
-own checks and predictions). Code-writing targets plug their source generation in here.
+For config targets the coder completes and coerces configs and applies the one admissibility check
+(``tunesmith.runners.admissibility``: ranges, constraints, the target's own checks and predictions) that
+the strategies also use when they propose. Code-writing targets plug their source generation in here.
 """
 
 from __future__ import annotations
@@ -10,29 +11,24 @@ from typing import Any
 
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
-from tunesmith.runners.errors import JobError
+from tunesmith.runners.admissibility import admissible
 from tunesmith.runners.types import Candidate, Measurement, Status
 
 
 def code(state: StudyState, session: TuningSession) -> dict[str, Any]:
-    """Validate proposals; infeasible ones are stored as ``constraints`` trials and not run."""
+    """Validate proposals; inadmissible ones are stored as ``constraints`` trials and not run.
+
+    Such a rejection is kept for the record (strategies see it as tried) but does not spend the trial
+    budget (see ``tunesmith.agents.budget.rejected_before_running``).
+    """
     queue: list[dict[str, Any]] = []
     space = session.target.space()
     for raw in state.get("proposals", []):
-        cand = Candidate.model_validate(raw)
-        try:
-            config = space.validate_config(cand.config, where="candidate")
-        except JobError as exc:
-            _reject(session, cand, exc.line())
-            continue
-        cand = cand.model_copy(update={"config": config})
-        cand = Candidate.model_validate(cand.model_dump(exclude={"key"}))  # recompute the key
-        reasons = space.violations(config) + session.target.check(cand)
-        prediction = session.target.predict(cand)
-        if prediction is not None and not prediction.feasible:
-            reasons.append(f"predicted infeasible: {prediction.reason}")
-        if reasons:
-            _reject(session, cand, "; ".join(reasons))
+        proposed = Candidate.model_validate(raw)
+        verdict = admissible(proposed, space, session.target)
+        cand = verdict.candidate or proposed
+        if not verdict.ok:
+            _reject(session, cand, verdict.why)
             continue
         if cand.origin != "remeasure" and session.store.finished(session.study, cand.key):
             session.emit("coder", f"skipping {cand.key}: already measured in this study")
@@ -45,5 +41,7 @@ def code(state: StudyState, session: TuningSession) -> dict[str, Any]:
 
 def _reject(session: TuningSession, cand: Candidate, why: str) -> None:
     trial = session.store.start_trial(session.study, cand)
+    # wall_s stays 0: nothing ran (run_candidate always records the time a run took)
     session.store.finish_trial(trial.id, Measurement(status=Status.CONSTRAINTS, detail=why))  # type: ignore[arg-type]
-    session.emit("coder", f"trial #{trial.number} rejected before running: {why}", trial=trial.number)
+    session.emit("coder", f"trial #{trial.number} rejected before running (not counted in the budget): {why}",
+                 trial=trial.number)

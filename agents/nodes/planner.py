@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunesmith.agents.budget import rejected_before_running
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
+from tunesmith.runners.types import Trial
 from tunesmith.tools.trials import pending_retries, strategy_history
+
+REJECTION_LIMIT = 20  # stop after this many proposals in a row that the coder rejected before running
 
 
 def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
@@ -22,7 +26,11 @@ def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
         return {"proposals": [c.model_dump(exclude={"key"}) for c in retries], "stop_reason": None}
     if state.get("stop_reason"):
         return {"proposals": []}
-    n = min(session.job.strategy.batch, session.budget.trials_left)
+    rejected = _rejected_in_a_row(trials)
+    if rejected >= REJECTION_LIMIT:  # they spend no budget, so nothing else would stop the loop
+        return {"stop_reason": f"the last {rejected} proposals were all rejected before running", "proposals": []}
+    slots = session.executor.slots if session.executor is not None else 1  # keep every device busy
+    n = min(max(session.job.strategy.batch, slots), session.budget.trials_left)
     candidates = session.strategy.ask(strategy_history(trials), n)
     if not candidates:
         return {"stop_reason": "the strategy has nothing new to try (space exhausted)", "proposals": []}
@@ -30,6 +38,18 @@ def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
         session.emit("planner", f"{c.origin}: try {_fmt(c.config)}" + (f" — {c.rationale}" if c.rationale else ""),
                      config=c.config)
     return {"proposals": [c.model_dump(exclude={"key"}) for c in candidates], "round": state.get("round", 0) + 1}
+
+
+def _rejected_in_a_row(trials: list[Trial]) -> int:
+    """How many of the latest first-time trials in a row the coder rejected before running."""
+    count = 0
+    for t in reversed(trials):
+        if t.candidate.origin == "remeasure":
+            continue
+        if not rejected_before_running(t):
+            break
+        count += 1
+    return count
 
 
 def _fmt(config: dict[str, Any]) -> str:

@@ -23,10 +23,12 @@ class Strategy(abc.ABC):
     """Proposes candidates from the space and the study's history.
 
     Strategies are stateless between calls: everything they know comes from ``history`` (every trial of
-    the study so far, finished or failed), so a resumed study continues exactly. ``feasible`` tells
-    whether a config passes the space's constraints and the target's checks; samplers should only
-    propose feasible, not-yet-tried configs. ``ask`` returns fewer than ``n`` (possibly none) when the
-    strategy has nothing new to offer.
+    the study so far, finished or failed), so a resumed study continues exactly; there is no ``tell``.
+    ``feasible`` tells whether a config passes the space's constraints and the target's checks and
+    prediction (a study passes ``tunesmith.runners.admissibility.feasibility``, the check the coder
+    applies; the default checks the space's constraints only); samplers propose only feasible,
+    not-yet-tried configs (the baseline excepted, see ``Picker``). ``ask`` returns fewer than ``n``
+    (possibly none) when the strategy has nothing new to offer.
     """
 
     name: ClassVar[str] = ""
@@ -52,9 +54,6 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def ask(self, history: Sequence[Trial], n: int = 1) -> list[Candidate]:
         """Up to ``n`` new candidates."""
-
-    def tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook
-        """Called after each trial finishes; stateless strategies ignore it."""
 
     # helpers shared by implementations -------------------------------------------------------------
     @staticmethod

@@ -84,6 +84,9 @@ def enumerable(space: SearchSpace, points: int = 5) -> bool:
 class Picker:
     """Collects up to ``n`` new candidates for one ``ask``: never a tried or already-picked key, never
     a config the strategy's ``feasible`` callback or the space's constraints reject.
+
+    The baseline is the exception: it is offered whenever it fits the space's ranges, because it is the
+    reference every result is compared with; if the target cannot run it, the coder records why.
     """
 
     def __init__(self, strategy: Strategy, history: Sequence[Trial], n: int) -> None:
@@ -99,18 +102,24 @@ class Picker:
     def fresh(self, config: dict[str, Value]) -> bool:
         return config_key(config) not in self.taken
 
-    def admissible(self, config: dict[str, Value]) -> bool:
-        space = self.strategy.space
-        if not all(p.name in config and p.contains(config[p.name]) for p in space.params):
-            return False
-        return not space.violations(config) and bool(self.strategy.feasible(config))
+    def in_range(self, config: dict[str, Value]) -> bool:
+        return all(p.name in config and p.contains(config[p.name]) for p in self.strategy.space.params)
 
-    def offer(self, config: dict[str, Value], origin: Origin = "sampler", rationale: str = "") -> bool:
-        """Pick ``config`` if there is room and it is new and feasible; True if it was picked."""
+    def admissible(self, config: dict[str, Value]) -> bool:
+        if not self.in_range(config):
+            return False
+        return not self.strategy.space.violations(config) and bool(self.strategy.feasible(config))
+
+    def offer(
+        self, config: dict[str, Value], origin: Origin = "sampler", rationale: str = "", *, check: bool = True
+    ) -> bool:
+        """Pick ``config`` if there is room and it is new and feasible (in range only, with
+        ``check=False``); True if it was picked.
+        """
         if self.full:
             return False
         config = clamp_floats(self.strategy.space, config)
-        if not self.fresh(config) or not self.admissible(config):
+        if not self.fresh(config) or not (self.admissible(config) if check else self.in_range(config)):
             return False
         candidate = Candidate(config=dict(config), origin=origin, rationale=rationale)
         self.picked.append(candidate)
@@ -119,7 +128,7 @@ class Picker:
 
     def offer_baseline(self, rationale: str = "the default configuration") -> bool:
         config = complete_baseline(self.strategy.space, self.strategy.baseline)
-        return self.offer(config, "baseline", rationale)
+        return self.offer(config, "baseline", rationale, check=False)
 
     def offer_shuffled_grid(self, rng: random.Random, rationale: str, points: int = 5) -> None:
         """Fill the remaining room with untried grid configs in a random order drawn from ``rng``."""

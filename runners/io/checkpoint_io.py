@@ -55,6 +55,7 @@ class CheckpointIOTarget(CommandTarget):
     workload_drops_caches: ClassVar[bool] = (
         True  # the writer drops it after its own start-up, just before timing
     )
+    shared_resource: ClassVar[str | None] = "disk"  # concurrent candidates would time each other's writes
 
     def script_path(self) -> Path:
         return self.job.resolve(self.workload.script) if self.workload.script else BUNDLED_SCRIPT

@@ -4,6 +4,10 @@
 file; ``ReplayRunner`` answers later runs from such a file (or a dict) without starting anything. The
 key is a stable hash of the command and the spec's environment additions. Several recordings under one
 key (repeats of one measurement) are replayed in order, then from the start again.
+
+Neither is a job's ``[runner] kind``: a replayed run was measured elsewhere, and its key holds the scratch
+paths in the command, so they are built in code (tests, benchmarks) around a recording made for them.
+To replay a recorded sweep of configurations in a study, use the ``replay`` target instead.
 """
 
 from __future__ import annotations
