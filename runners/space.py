@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .constraints import ConstraintProblem, check_constraint, evaluate
 from .errors import JobError
 
 ParamKind = Literal["int", "float", "log_float", "pow2", "choice", "bool"]
@@ -46,6 +47,12 @@ class Param(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Param:
+        numbers = [("low", self.low), ("high", self.high), ("default", self.default)]
+        for label, v in numbers + [("values", x) for x in self.values]:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"param {self.name}: {label} {v} is not a finite number")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"param {self.name}: low {self.low:g} is above high {self.high:g}")
         if self.kind == "choice" and not self.values:
             raise ValueError(f"param {self.name}: a choice needs values")
         if self.kind in ("int", "float", "log_float", "pow2") and (self.low is None or self.high is None):
@@ -128,6 +135,8 @@ class Param(BaseModel):
             num = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{self.name} must be a number, got {value!r}") from None
+        if not math.isfinite(num):
+            raise ValueError(f"{self.name} must be a finite number, got {value!r}")
         out: Value = int(num) if self.kind in ("int", "pow2") and num == int(num) else num
         if not self.contains(out):
             raise ValueError(f"{self.name}={value!r} is outside {self.describe_range()}")
@@ -187,13 +196,24 @@ class SearchSpace(BaseModel):
         bad = []
         for expr in self.constraints:
             try:
-                ok = bool(eval(expr, {"__builtins__": {"min": min, "max": max, "abs": abs}}, dict(config)))
+                ok = evaluate(expr, config)
             except Exception as exc:  # noqa: BLE001 - a broken constraint is a violation, reported
                 bad.append(f"{expr} ({type(exc).__name__}: {exc})")
                 continue
             if not ok:
                 bad.append(expr)
         return bad
+
+    def check_constraints(self, *, where: str = "constraints") -> None:
+        """Raise a one-line JobError for the first constraint that does not parse or names an unknown parameter.
+
+        ``where`` names the field the constraints came from; constraints are numbered from 1.
+        """
+        for i, expr in enumerate(self.constraints, start=1):
+            try:
+                check_constraint(expr, self.names)
+            except ConstraintProblem as exc:
+                raise JobError(f"{where}[{i}]: {exc.problem}", exc.fix) from None
 
     def grid(self, points: int = 5) -> list[dict[str, Value]]:
         """Every combination of each parameter's grid that satisfies the constraints."""
@@ -204,14 +224,22 @@ class SearchSpace(BaseModel):
     def size(self, points: int = 5) -> int:
         return math.prod(len(p.grid(points)) for p in self.params)
 
-    def restrict(self, overrides: dict[str, dict[str, Any]]) -> SearchSpace:
-        """A copy with some parameters' fields replaced (e.g. ``{"threads": {"values": [1, 2]}}``)."""
-        new = []
-        for p in self.params:
-            if p.name in overrides:
-                data = p.model_dump()
-                data.update(overrides[p.name])
-                data["source"] = Source(kind="user", ref="job.toml")
-                p = Param.model_validate(data)
-            new.append(p)
+    def restrict(
+        self, overrides: dict[str, dict[str, Any]], *, where: str = "space", narrow: bool = False
+    ) -> SearchSpace:
+        """A copy with some parameters' fields replaced (e.g. ``{"threads": {"values": [1, 2]}}``).
+
+        Every mistake is a one-line JobError naming ``where.NAME.field``: unknown fields, values of the wrong
+        type, NaN, low above high, an empty list. ``values`` on a numeric parameter turns it into a choice.
+        ``narrow`` (a job's ``[space]``) also refuses values and bounds outside the parameter's own range.
+        """
+        from .param_fields import override_param
+
+        unknown = sorted(set(overrides) - set(self.names))
+        if unknown:
+            raise JobError(f"{where}: unknown parameter {unknown[0]!r}", f"use one of {', '.join(self.names)}")
+        new = [
+            override_param(p, overrides[p.name], where=f"{where}.{p.name}", narrow=narrow) if p.name in overrides else p
+            for p in self.params
+        ]
         return SearchSpace(params=tuple(new), constraints=self.constraints)
