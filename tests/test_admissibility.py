@@ -163,3 +163,15 @@ def test_strategies_see_rejections_as_tried() -> None:
     grid = STRATEGIES.create("grid", space, Objective())
     proposed = [c.config["x"] for c in grid.ask([rejected], 3)]
     assert proposed == [1, 3]
+
+
+@pytest.mark.parametrize("name", ["grid", "random", "tpe", "offline_planner"])
+def test_the_baseline_is_offered_even_when_the_target_refuses_it(name: str) -> None:
+    from tunesmith.agents.strategies import STRATEGIES
+
+    t = target()
+    feasible = feasibility(t.space(), t)
+    strategy = STRATEGIES.create(name, t.space(), t.job.objective, baseline={"threads": 2}, feasible=feasible)
+    first = strategy.ask([], 3)
+    assert first[0].origin == "baseline" and first[0].config["threads"] == 2  # the coder records why not
+    assert all(feasible(c.config) for c in first[1:]) and len(first) == 3

@@ -213,3 +213,22 @@ def test_a_disk_target_stays_one_at_a_time_and_says_so_once(tmp_path: Path, monk
     notes = [m for m in messages if "shared resource" in m]
     assert notes == ["executor 'devices': the disk_command target measures a shared resource (disk); "
                      "running candidates one at a time"]
+
+
+def test_the_run_node_never_starts_more_trials_than_are_left(tmp_path: Path) -> None:
+    from tests.synthetic import SyntheticTarget
+    from tunesmith.agents.nodes.execute import run
+    from tunesmith.runners.types import Candidate
+
+    TARGETS.register("synthetic", SyntheticTarget)
+    job = parse_job({"name": "left", "target": "synthetic", "budget": {"trials": 3}, "llm": {"mode": "off"},
+                     "runner": {"executor": "devices", "devices": [0, 1]}})
+    queue = [Candidate(config={"threads": t}, origin="sampler").model_dump(exclude={"key"}) for t in (1, 2, 4, 8)]
+    with open_session(job, tmp_path) as session:
+        assert session.executor is not None and session.executor.slots == 2
+        out = run({"queue": queue}, session)
+        trials = session.store.trials("left")
+        messages = [e["message"] for e in session.store.events("left")]
+    assert len(out["finished"]) == len(trials) == 3 and session.target.calls == 3
+    assert sorted(t.candidate.config["threads"] for t in trials) == [1, 2, 4]
+    assert "not running the rest of the round: trial budget spent (3 trials)" in messages
