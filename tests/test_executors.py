@@ -162,6 +162,15 @@ def test_build_executor_from_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     assert EXECUTORS.names() == ["devices", "serial"]
 
 
+def test_a_command_target_with_one_output_folder_stays_serial(tmp_path: Path) -> None:
+    job = parse_job({"name": "out", "target": "command", "runner": {"executor": "devices", "devices": [0, 1]},
+                     "workload": {"command": ["{python}", "-c", "pass", "{out}"], "output_dir": str(tmp_path)}})
+    executor = build_executor(job.runner, EchoRunner(), TARGETS.create("command", job))
+    assert isinstance(executor, SerialExecutor) and "shared resource (disk)" in executor.notice
+    without = job.model_copy(update={"workload": {"command": ["{python}", "-c", "pass", "{out}"]}})
+    assert isinstance(build_executor(job.runner, EchoRunner(), TARGETS.create("command", without)), DeviceExecutor)
+
+
 # -- whole studies ----------------------------------------------------------------------------------------
 WORKLOAD = """\
 import json, os, sys, time

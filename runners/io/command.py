@@ -92,6 +92,8 @@ class CommandTarget(Target):
                 self._template[self._program] = str(self.job.resolve(prog))
         self._scratch: set[Path] = set()
         self._last_out: Path | None = None
+        if self.workload.output_dir:  # one output folder for every candidate: they must not run at once
+            self.shared_resource = "disk"  # type: ignore[misc]
         space = self.base_space()
         used = {ph for elem in self._template for ph in PLACEHOLDER.findall(elem)}
         for ph in sorted(used - set(space.names) - set(RESERVED)):
