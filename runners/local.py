@@ -1,11 +1,18 @@
-"""The local runner: one subprocess per RunSpec, in its own session, with hard limits.
+"""The local runner: one subprocess per RunSpec, in its own session, with hard limits, contained.
 
-The parent owns every limit. The child runs in a new session (its own process group); a timeout, a
-memory overrun, a scheduler's stop or an exception in the parent kills that group and every other
-group its descendants were seen in (torchrun puts each worker in a session of its own), grandchildren
-included. Memory is watched by polling the summed RSS of the process tree (``psutil``) rather than by
+The parent owns every limit. The child runs in a new session (its own process group) and, before it
+executes the workload, arms a parent-death signal and joins a cgroup of its own where the machine
+allows (see ``containment``); tunesmith is the child subreaper, so orphaned descendants (``setsid``,
+double forks) re-parent to it. A timeout, a memory overrun, a scheduler's stop, an exception in the
+parent or the end of the run kills every member: the cgroup, every group its descendants were seen in
+(torchrun puts each worker in a session of its own) and every process carrying the run's token.
+Memory is watched by polling the summed RSS of the process tree (``psutil``) rather than by
 ``RLIMIT_AS``: CUDA builds of torch reserve far more virtual memory than they use, so an address-space
 limit would break ``import torch`` while an RSS limit measures what the candidate really holds.
+
+The child's environment is ours without secret variables (API keys, tokens; see ``secrets``) unless the
+job passes them (``[runner] env`` or ``pass_env``). Report lines are bounded in memory: the latest
+``max_reports`` (and at most ``max_report_bytes`` of their text) are kept, older ones counted as dropped.
 """
 
 from __future__ import annotations
@@ -13,21 +20,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
+import secrets
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
 from .base import REPORT_PREFIX, RESULT_ENV, Runner, RunResult, RunSpec
+from .containment import TOKEN_ENV, Cgroup, RunRecords, child_setup, enable_subreaper
+from .job import Job
+from .process_tree import ProcessTree, exited
+from .secrets import register_secret_name, scrubbed_env
 
 TAIL_CHARS = 8000  # characters of stdout and of stderr kept in a RunResult
 _MAX_LINE = 1 << 16  # read at most this many bytes per line, so a newline-free flood cannot exhaust memory
-_KILL_WAIT_S = 5.0  # how long to wait for SIGKILLed processes to disappear
 _READER_JOIN_S = 5.0  # how long to wait for the output pipes to drain after the group is gone
+MAX_REPORTS = 1000  # parsed report lines kept per run (the latest)
+MAX_REPORT_BYTES = 1 << 20  # and at most this much report text
 
 
 class _Tail:
@@ -49,106 +63,6 @@ def _pump(stream: IO[bytes], tail: _Tail, on_line: Callable[[str], None] | None)
             on_line(line)
 
 
-class ProcessTree:
-    """The processes of one run: the leader, every descendant seen so far and the groups they live in.
-
-    Launchers such as torchrun start each worker in a session of its own, so killing the leader's group
-    alone would miss the workers and their children. The tree remembers every descendant it has
-    observed (psutil objects, so a reused pid is never mistaken for one of ours) and every process group
-    among them, and ``kill`` signals all of them. Zombies waiting for a reaper count as gone.
-    """
-
-    def __init__(self, proc: subprocess.Popen[Any]) -> None:
-        self.proc = proc
-        self.seen: dict[int, psutil.Process] = {}
-        self.groups: set[int] = {proc.pid}  # start_new_session=True: the leader leads its own group
-        self._own_group = os.getpgid(0)
-
-    def observe(self) -> list[psutil.Process]:
-        """The live tree now (leader and descendants); remembers each member and its group."""
-        try:
-            root = psutil.Process(self.proc.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
-        for p in procs:
-            self.seen.setdefault(p.pid, p)
-            try:
-                group = os.getpgid(p.pid)
-            except OSError:
-                continue
-            if group != self._own_group:
-                self.groups.add(group)
-        return procs
-
-    def rss_bytes(self) -> int:
-        """Summed resident memory of the live tree (shared pages are counted once per process)."""
-        total = 0
-        for p in self.observe():
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        return total
-
-    def _live_members(self) -> list[psutil.Process]:
-        self.proc.poll()  # reap the leader so its zombie does not count
-        live = []
-        for p in self.seen.values():
-            try:
-                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                    live.append(p)
-            except psutil.Error:
-                continue
-        return live
-
-    def _live_groups(self) -> set[int]:
-        live: set[int] = set()
-        for pid in psutil.pids():
-            try:
-                group = os.getpgid(pid)
-                if group in self.groups - live and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    live.add(group)
-            except (OSError, psutil.Error):
-                continue
-        return live
-
-    def alive(self) -> bool:
-        """Whether any remembered member or any process in a remembered group is still running."""
-        return bool(self._live_members()) or bool(self._live_groups())
-
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to every remembered group and every live member (after a fresh look at the tree)."""
-        self.observe()
-        for group in self._live_groups():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, sig)
-        for p in self._live_members():
-            with contextlib.suppress(psutil.Error):
-                p.send_signal(sig)
-
-    def _wait(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while self.alive() and time.monotonic() < end:
-            time.sleep(0.02)
-
-    def kill(self, grace_s: float = 2.0) -> None:
-        """SIGTERM everything, wait up to ``grace_s``, SIGKILL what is left, wait until it is gone.
-
-        SIGKILL is sent even if the grace wait is interrupted (a second Ctrl-C), and the leader is
-        always reaped, so nothing of the run outlives the call.
-        """
-        try:
-            self.observe()
-            if not self.alive():
-                return
-            self.signal(signal.SIGTERM)
-            self._wait(grace_s)
-        finally:
-            if self.alive():
-                self.signal(signal.SIGKILL)
-                self._wait(_KILL_WAIT_S)
-            self.proc.wait()
-
-
 def _launch_error(argv: list[str], exc: BaseException) -> str:
     exe = argv[0] if argv else ""
     if isinstance(exc, FileNotFoundError):
@@ -160,13 +74,25 @@ def _launch_error(argv: list[str], exc: BaseException) -> str:
 
 
 class _Reports:
-    """Parses report lines from stdout, calls ``on_report`` and raises the stop flag when asked."""
+    """Parses report lines from stdout, calls ``on_report``, raises the stop flag when asked; keeps the latest.
 
-    def __init__(self, on_report: Callable[[dict[str, Any]], bool] | None, stop: threading.Event) -> None:
+    At most ``max_items`` reports and ``max_bytes`` of their line text are kept; older ones are dropped
+    and counted (``on_report`` still sees every one).
+    """
+
+    def __init__(self, on_report: Callable[[dict[str, Any]], bool] | None, stop: threading.Event,
+                 max_items: int = MAX_REPORTS, max_bytes: int = MAX_REPORT_BYTES) -> None:
         self.on_report = on_report
         self.stop = stop
-        self.items: list[dict[str, Any]] = []
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self.kept: deque[tuple[int, dict[str, Any]]] = deque()
+        self.kept_bytes = 0
+        self.dropped = 0
         self.callback_error: BaseException | None = None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return [payload for _, payload in self.kept]
 
     def __call__(self, line: str) -> None:
         if not line.startswith(REPORT_PREFIX) or self.stop.is_set():
@@ -177,7 +103,11 @@ class _Reports:
             payload = None
         if not isinstance(payload, dict):
             return  # an ordinary output line after all
-        self.items.append(payload)
+        self.kept.append((len(line), payload))
+        self.kept_bytes += len(line)
+        while len(self.kept) > self.max_items or (self.kept_bytes > self.max_bytes and len(self.kept) > 1):
+            self.kept_bytes -= self.kept.popleft()[0]
+            self.dropped += 1
         try:
             keep = self.on_report(payload) if self.on_report is not None else True
         except BaseException as exc:  # noqa: BLE001 - re-raised in the parent thread after cleanup
@@ -187,24 +117,43 @@ class _Reports:
 
 
 class LocalRunner(Runner):
-    """Runs each RunSpec as a local subprocess with a wall-time limit, a memory watchdog and live reports.
+    """Runs each RunSpec as a local, contained subprocess with a wall-time limit, a memory watchdog and reports.
 
     ``grace_s`` is the time between SIGTERM and SIGKILL when a run is stopped; ``poll_s`` is how often
-    the watchdog checks the clock and the tree's memory. Leftover processes of a finished run (a
-    background grandchild) are killed with the group, so nothing outlives its run. A stale
-    ``result.json`` in the scratch folder is removed before the run starts.
+    the watchdog checks the clock and the tree's memory; ``cgroups=False`` skips the cgroup even where
+    one could be made. Leftover processes of a finished run (a background grandchild, a daemon that
+    called ``setsid``) are killed, so nothing outlives its run. A stale ``result.json`` in the scratch
+    folder is removed before the run starts.
+
+    ``RunResult.resources`` holds, for the whole process tree: ``cpu_user_s`` and ``cpu_system_s`` (the
+    cgroup's CPU counters, else the rusage of every reaped process), ``peak_rss_mb`` (the larger of the
+    summed RSS seen at each poll and the largest single-process peak RSS), ``read_bytes`` and
+    ``write_bytes`` (bytes the tree made the kernel read from / send to storage, from ``/proc/PID/io``;
+    absent where unreadable) and, with a memory cgroup, ``peak_charged_mb`` (peak memory charged to the
+    cgroup, page cache included).
     """
 
     name = "local"
 
-    def __init__(self, *, grace_s: float = 2.0, poll_s: float = 0.1, tail_chars: int = TAIL_CHARS) -> None:
+    def __init__(self, *, grace_s: float = 2.0, poll_s: float = 0.1, tail_chars: int = TAIL_CHARS,
+                 cgroups: bool = True, max_reports: int = MAX_REPORTS, max_report_bytes: int = MAX_REPORT_BYTES) -> None:
         self.grace_s = grace_s
         self.poll_s = poll_s
         self.tail_chars = tail_chars
+        self.cgroups = cgroups
+        self.max_reports, self.max_report_bytes = max_reports, max_report_bytes
+        self.pass_env: list[str] = []
+        self.records: RunRecords | None = None
+
+    def attach(self, job: Job, scratch: Path) -> None:
+        """Pass the job's ``pass_env`` secrets to workloads; record live runs under ``scratch`` for a later reap."""
+        self.pass_env = list(job.runner.pass_env)
+        register_secret_name(job.llm.api_key_env)
+        self.records = RunRecords(scratch)
 
     def environment(self, spec: RunSpec) -> dict[str, str]:
-        """The child's environment: ours, unbuffered Python output, the spec's additions, the result path."""
-        env = dict(os.environ)
+        """The child's environment: ours without secrets (unless passed), unbuffered output, the spec's additions."""
+        env = scrubbed_env(os.environ, self.pass_env)
         env.setdefault("PYTHONUNBUFFERED", "1")  # reports must arrive while the run is going
         env.update(spec.env)
         env[RESULT_ENV] = str(spec.result_path)
@@ -219,37 +168,60 @@ class LocalRunner(Runner):
         except OSError as exc:
             why = f"cannot prepare scratch folder {str(spec.cwd)!r}: {exc.strerror or exc}"
             return RunResult(returncode=None, launch_error=f"{why}; fix: choose a writable work folder")
+        token = secrets.token_hex(8)
+        enable_subreaper()
+        cgroup = Cgroup.create(f"{os.getpid()}-{token}") if self.cgroups else None
+        env = {**self.environment(spec), TOKEN_ENV: token}
+        if self.records is not None:
+            self.records.add(token, cgroups={k: str(v) for k, v in cgroup.dirs.items()} if cgroup else {})
         start = time.monotonic()
         try:
             proc = subprocess.Popen(
                 spec.argv,
                 cwd=spec.cwd,
-                env=self.environment(spec),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=child_setup(cgroup.procs_files if cgroup else []),
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            self._forget(token, cgroup)
             return RunResult(returncode=None, launch_error=_launch_error(spec.argv, exc))
-        return self._supervise(proc, spec, start)
+        try:
+            if cgroup is not None and not cgroup.contains(proc.pid):
+                cgroup.remove()  # the child could not join it: the subreaper and the token hold the tree
+                cgroup = None
+            if self.records is not None:
+                with contextlib.suppress(psutil.Error):
+                    self.records.add(token, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())
+            return self._supervise(proc, spec, start, ProcessTree(proc, cgroup=cgroup, token=token))
+        finally:
+            self._forget(token, cgroup)
 
-    def _supervise(self, proc: subprocess.Popen[bytes], spec: RunSpec, start: float) -> RunResult:
+    def _forget(self, token: str, cgroup: Cgroup | None) -> None:
+        if cgroup is not None:
+            cgroup.kill()
+            cgroup.remove()
+        if self.records is not None:
+            self.records.remove(token)
+
+    def _supervise(self, proc: subprocess.Popen[bytes], spec: RunSpec, start: float, tree: ProcessTree) -> RunResult:
         stop = threading.Event()
-        reports = _Reports(spec.on_report, stop)
+        reports = _Reports(spec.on_report, stop, self.max_reports, self.max_report_bytes)
         out, err = _Tail(self.tail_chars), _Tail(self.tail_chars)
         readers = [
             threading.Thread(target=_pump, args=(proc.stdout, out, reports), daemon=True),
             threading.Thread(target=_pump, args=(proc.stderr, err, None), daemon=True),
         ]
-        tree = ProcessTree(proc)
         limit = spec.memory_mb * 2**20 if spec.memory_mb else None
         deadline = start + spec.timeout_s
         reason = ""
         try:
             for t in readers:
                 t.start()
-            while proc.poll() is None:
+            while not exited(proc.pid):
                 if stop.is_set():
                     reason = "stop"
                     break
@@ -282,6 +254,8 @@ class LocalRunner(Runner):
             stderr_tail=(err.text + note)[-self.tail_chars :],
             result=result,
             reports=reports.items,
+            reports_dropped=reports.dropped,
+            resources=tree.resources(),
         )
 
 

@@ -210,7 +210,7 @@ def local_spec(tmp_path: Path, code: str, **kw) -> RunSpec:
 
 
 def test_registry_names_the_runners() -> None:
-    assert {"local", "torchrun", "replay"} <= set(RUNNERS.names())
+    assert {"local", "torchrun"} <= set(RUNNERS.names())
     assert RUNNERS.get("local") is LocalRunner
     assert RUNNERS.get("torchrun") is TorchrunRunner
 

@@ -1,0 +1,309 @@
+"""Containment: every process a run starts ends with the run, even after tunesmith itself is killed.
+
+Three layers, each used where the machine allows it:
+
+- **cgroup** (Linux, writable cgroup file system, usually root): each run gets its own cgroup, joined by
+  the child before it executes the workload, so every descendant (``setsid``, double fork, a launcher's
+  workers) is a member and can be listed and killed. On a v1 hierarchy the ``pids``, ``cpuacct`` and
+  ``memory`` controllers are used (created under tunesmith's own cgroup of each controller); on a pure
+  v2 hierarchy one folder under tunesmith's own cgroup.
+- **child subreaper** (``prctl(PR_SET_CHILD_SUBREAPER)``, no privilege needed): orphaned descendants
+  re-parent to tunesmith instead of init, so they stay findable; each run's processes also carry a
+  ``TUNESMITH_RUN_TOKEN`` in their environment, which tells whose they are.
+- **parent-death signal** (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` in the child before it executes): a
+  ``kill -9`` of tunesmith takes the direct child down at once.
+
+Each live run is recorded in ``<scratch>/running/<tunesmith pid>.json`` (leader pid and start time, token,
+cgroup folders); ``reap_leftovers`` ends whatever a killed tunesmith left there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+TOKEN_ENV = "TUNESMITH_RUN_TOKEN"
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("pids", "cpuacct", "memory")
+_KILL_ROUNDS_S = 5.0
+
+_libc: ctypes.CDLL | None = None
+_subreaper: bool | None = None
+
+
+def _prctl(option: int, arg: int) -> bool:
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        except OSError:
+            return False
+    try:
+        return _libc.prctl(option, arg, 0, 0, 0) == 0
+    except AttributeError:  # not Linux
+        return False
+
+
+def enable_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (once); whether that worked."""
+    global _subreaper
+    if _subreaper is None:
+        _subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    return _subreaper
+
+
+def child_setup(procs_files: list[str]) -> Callable[[], None]:
+    """A ``preexec_fn``: die with the parent, join the run's cgroups (failures are checked by the parent)."""
+    parent = os.getpid()
+    _prctl(PR_SET_PDEATHSIG, 0)  # loads libc now, in the parent, so the child calls nothing new
+
+    def setup() -> None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(137)
+        for path in procs_files:
+            try:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    os.write(fd, b"0")  # "0": the writing process itself
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
+
+    return setup
+
+
+def _own_cgroups() -> dict[str, str]:
+    """controller (or "" for v2) -> this process's cgroup path, from /proc/self/cgroup."""
+    out: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in controllers.split(","):
+                out[c] = path
+    return out
+
+
+class Cgroup:
+    """One run's cgroup: its folders (one per v1 controller, or a single v2 folder), members and counters."""
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs  # controller name ("pids", "cpuacct", "memory", or "v2") -> folder
+
+    @classmethod
+    def create(cls, name: str, root: Path = CGROUP_ROOT) -> Cgroup | None:
+        """Make the run's cgroup under this process's own cgroups; None where that is not possible."""
+        own = _own_cgroups()
+        dirs: dict[str, Path] = {}
+        if (root / "cgroup.controllers").exists():  # pure v2
+            candidates = {"v2": root / own.get("", "/").lstrip("/") / "tunesmith" / name}
+        else:
+            candidates = {c: root / c / own[c].lstrip("/") / "tunesmith" / name for c in V1_CONTROLLERS if c in own}
+        for controller, path in candidates.items():
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                dirs[controller] = path
+            except OSError:
+                continue
+        group = cls(dirs)
+        if not any(c in dirs for c in ("pids", "v2")):  # nothing to hold the members: no cgroup at all
+            group.remove()
+            return None
+        return group
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    @property
+    def member_dir(self) -> Path:
+        return self.dirs.get("pids") or self.dirs["v2"]
+
+    def pids(self) -> set[int]:
+        """Processes in the cgroup now (an empty set once it is gone)."""
+        try:
+            text = (self.member_dir / "cgroup.procs").read_text()
+        except (OSError, KeyError):
+            return set()
+        return {int(x) for x in text.split()}
+
+    def contains(self, pid: int) -> bool:
+        return pid in self.pids()
+
+    def kill(self) -> None:
+        """SIGKILL every member until none is left (or a few seconds passed); zombies count as gone."""
+        end = time.monotonic() + _KILL_ROUNDS_S
+        while time.monotonic() < end:
+            live = [p for p in self.pids() if not _is_zombie(p)]
+            if not live:
+                return
+            for pid in live:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+
+    def counters(self) -> dict[str, float]:
+        """cpu_user_s, cpu_system_s (cpuacct / cpu.stat) and peak_charged_mb (memory cgroup: RSS + page cache)."""
+        out: dict[str, float] = {}
+        read = _read_int
+        if "cpuacct" in self.dirs:
+            user, system = read(self.dirs["cpuacct"] / "cpuacct.usage_user"), read(self.dirs["cpuacct"] / "cpuacct.usage_sys")
+            if user is not None and system is not None:
+                out.update(cpu_user_s=user / 1e9, cpu_system_s=system / 1e9)
+        if "memory" in self.dirs and (peak := read(self.dirs["memory"] / "memory.max_usage_in_bytes")) is not None:
+            out["peak_charged_mb"] = peak / 2**20
+        if "v2" in self.dirs:
+            stat = _read_keyed(self.dirs["v2"] / "cpu.stat")
+            if "user_usec" in stat and "system_usec" in stat:
+                out.update(cpu_user_s=stat["user_usec"] / 1e6, cpu_system_s=stat["system_usec"] / 1e6)
+            if (peak := read(self.dirs["v2"] / "memory.peak")) is not None:
+                out["peak_charged_mb"] = peak / 2**20
+        return out
+
+    def remove(self) -> None:
+        """Remove the folders (members must be gone; a folder that is still busy is left)."""
+        for path in self.dirs.values():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                out[key] = int(value)
+    return out
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def carries_token(proc: psutil.Process, token: str) -> bool:
+    """Whether ``proc``'s environment holds this run's token (False where it cannot be read)."""
+    try:
+        return proc.environ().get(TOKEN_ENV) == token
+    except (psutil.Error, OSError):
+        return False
+
+
+def token_holders(token: str, *, everywhere: bool) -> list[psutil.Process]:
+    """Live processes carrying ``token``: among our descendants, or (``everywhere``) on the whole machine."""
+    if everywhere:
+        procs = list(psutil.process_iter())
+    else:
+        try:
+            procs = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            procs = []
+    me = os.getpid()
+    return [p for p in procs if p.pid != me and carries_token(p, token) and not _is_zombie(p.pid)]
+
+
+class RunRecords:
+    """The live runs of this tunesmith process, kept in ``<scratch>/running/<pid>.json`` for ``reap_leftovers``."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.folder = Path(scratch) / "running"
+        self.runs: dict[str, dict[str, object]] = {}
+        self._lock = threading.Lock()  # runs may go on in several threads at once
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{os.getpid()}.json"  # per process: a forked worker keeps its own file
+
+    def add(self, token: str, **fields: object) -> None:
+        """Record (or update) the run ``token``: ``pid``, ``create_time``, ``cgroups``."""
+        with self._lock:
+            self.runs.setdefault(token, {}).update(fields)
+            self._write()
+
+    def remove(self, token: str) -> None:
+        with self._lock:
+            self.runs.pop(token, None)
+            self._write()
+
+    def _write(self) -> None:
+        with contextlib.suppress(OSError, TypeError, ValueError, psutil.Error):
+            if not self.runs:
+                self.path.unlink(missing_ok=True)
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            owner = {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
+            data = {"owner": owner, "runs": self.runs}
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+def _same_process(pid: object, create_time: object) -> psutil.Process | None:
+    if not isinstance(pid, int) or not isinstance(create_time, (int, float)):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        return proc if abs(proc.create_time() - create_time) < 0.01 else None
+    except psutil.Error:
+        return None
+
+
+def reap_leftovers(scratch: Path) -> int:
+    """Kill what runs of a killed tunesmith left behind under ``scratch``; returns how many processes ended.
+
+    A record whose tunesmith is still alive (another study using the same state folder) is left alone. For
+    each recorded run: its leader (if the same process is still there), every member of its cgroups and
+    every process on the machine carrying its token are killed, then the cgroups are removed.
+    """
+    killed = 0
+    for record in sorted((Path(scratch) / "running").glob("*.json")):
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            owner, runs = data["owner"], dict(data["runs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            record.unlink(missing_ok=True)
+            continue
+        if owner.get("pid") != os.getpid() and _same_process(owner.get("pid"), owner.get("create_time")):
+            continue  # a live tunesmith's own runs
+        for token, run in runs.items():
+            victims = {p.pid: p for p in token_holders(str(token), everywhere=True)}
+            if (leader := _same_process(run.get("pid"), run.get("create_time"))) is not None:
+                victims[leader.pid] = leader
+            dirs = run.get("cgroups") or {}
+            group = Cgroup({str(k): Path(v) for k, v in dirs.items()}) if isinstance(dirs, dict) and dirs else None
+            for pid in group.pids() if group is not None else ():
+                with contextlib.suppress(psutil.Error):
+                    victims.setdefault(pid, psutil.Process(pid))
+            for proc in victims.values():
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+                    killed += 1
+            if group is not None:
+                group.kill()
+                group.remove()
+            psutil.wait_procs(list(victims.values()), timeout=_KILL_ROUNDS_S)
+        record.unlink(missing_ok=True)
+    return killed
+

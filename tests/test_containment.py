@@ -1,0 +1,234 @@
+"""Containment: nothing a run starts outlives it, a killed tunesmith's leftovers are reaped on resume,
+report lines are bounded in memory, and the run's resource use is measured for the whole tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tunesmith.runners.base import RunSpec
+from tunesmith.runners.containment import TOKEN_ENV, Cgroup, RunRecords, reap_leftovers
+from tunesmith.runners.local import LocalRunner
+
+# A workload that leaves a daemon behind: fork, setsid, fork again, exec `sleep 300`; the middle process
+# exits at once so the daemon is re-parented away from the workload, then the workload itself exits 0.
+DAEMONIZE = r"""
+import os, sys, time
+pid_file = sys.argv[1]
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.close(r)
+        os.write(w, str(os.getpid()).encode()); os.close(w)
+        os.execvp("sleep", ["sleep", "300"])
+    os._exit(0)
+os.close(w)
+pid = os.read(r, 32).decode()
+open(pid_file, "w").write(pid)
+time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0)
+"""
+
+HAS_CGROUP = Cgroup.create(f"probe-{os.getpid()}") is not None
+
+
+def _cleanup_probe() -> None:
+    group = Cgroup.create(f"probe-{os.getpid()}")
+    if group is not None:
+        group.remove()
+
+
+_cleanup_probe()
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while running(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not running(pid)
+
+
+def daemon_spec(tmp_path: Path, linger_s: float = 0.0) -> RunSpec:
+    script = tmp_path / "daemonize.py"
+    script.write_text(DAEMONIZE)
+    return RunSpec(argv=[sys.executable, str(script), str(tmp_path / "daemon.pid"), str(linger_s)],
+                   cwd=tmp_path / "run", timeout_s=60)
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "subreaper"])
+def test_setsid_double_forked_grandchild_ends_with_the_run(tmp_path: Path, cgroups: bool) -> None:
+    if cgroups and not HAS_CGROUP:
+        pytest.skip("no writable cgroup here")
+    res = LocalRunner(grace_s=0.5, cgroups=cgroups).run(daemon_spec(tmp_path))
+    assert res.returncode == 0, res.stderr_tail
+    daemon = int((tmp_path / "daemon.pid").read_text())
+    try:
+        assert not running(daemon), "the setsid + double-fork daemon outlived its run"
+        me = os.getpid()
+        leftovers = [p for p in psutil.Process(me).children() if p.pid == daemon]
+        assert not leftovers, "the daemon was re-parented to us but never reaped (a zombie)"
+    finally:
+        if running(daemon):
+            os.kill(daemon, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
+def test_a_run_gets_its_own_cgroup_which_is_removed_afterwards(tmp_path: Path) -> None:
+    code = "print(open('/proc/self/cgroup').read())"
+    res = LocalRunner().run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
+    assert res.returncode == 0
+    line = next(ln for ln in res.stdout_tail.splitlines() if ":pids:" in ln or ln.startswith("0::"))
+    path = line.split(":", 2)[2]
+    assert "/tunesmith/" in path
+    assert not (Path("/sys/fs/cgroup/pids") / path.lstrip("/")).exists()
+
+
+def test_kill_9_of_tune_run_leaves_a_daemon_that_the_resume_reaps(tmp_path: Path) -> None:
+    """kill -9 of `tune run` mid-trial: the workload dies with it, its daemon is ended by the next run."""
+    work = tmp_path / "job"
+    work.mkdir()
+    (work / "daemonize.py").write_text(DAEMONIZE)
+    (work / "wl.py").write_text(
+        "import json, os, subprocess, sys, time\n"
+        f"marker = {str(work / 'first-run-done')!r}\n"
+        "if not os.path.exists(marker):\n"
+        f"    subprocess.run([sys.executable, {str(work / 'daemonize.py')!r}, {str(work / 'daemon.pid')!r}])\n"
+        f"    open({str(work / 'workload.pid')!r}, 'w').write(str(os.getpid()))\n"
+        "    open(marker, 'w').close()\n"
+        "    time.sleep(300)\n"
+        "json.dump({'seconds': 0.01}, open(os.environ['TUNESMITH_RESULT'], 'w'))\n"
+    )
+    (work / "job.toml").write_text(
+        'name = "reap"\ntarget = "command"\n'
+        '[workload]\ncommand = ["{python}", "wl.py", "--n", "{n}"]\nallow_tmpfs = true\ndrop_caches = false\n'
+        '[workload.params.n]\nkind = "choice"\nvalues = [1]\ndefault = 1\n'
+        "[budget]\ntrials = 1\n[measure]\nrepeats = 1\nremeasure = false\n[runner]\ntimeout_s = 120\n"
+        '[strategy]\nname = "grid"\n'
+    )
+    (work / "wl.py").chmod(0o755)
+    state = tmp_path / "state"
+    cmd = [sys.executable, "-m", "tunesmith.agents.frontends.cli", "run", str(work / "job.toml"),
+           "--state-dir", str(state), "--llm", "off", "--plain"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    daemon = workload = 0
+    try:
+        end = time.monotonic() + 120
+        while not (work / "workload.pid").exists() and time.monotonic() < end and first.poll() is None:
+            time.sleep(0.1)
+        assert (work / "workload.pid").exists(), first.stdout.read().decode()[-2000:] if first.poll() is not None else ""
+        daemon, workload = int((work / "daemon.pid").read_text()), int((work / "workload.pid").read_text())
+        assert running(daemon) and running(workload)
+        first.kill()  # kill -9 of `tune run` mid-trial
+        first.wait()
+        assert wait_gone(workload, 10), "the workload outlived a kill -9 of tunesmith"
+        assert running(daemon)  # the daemon is not ours to see any more: only a record says it belongs to the run
+        assert list((state / "scratch" / "running").glob("*.json"))
+        second = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+        assert wait_gone(daemon, 10), "the resumed study did not end the daemon the killed run left behind"
+        assert not list((state / "scratch" / "running").glob("*.json"))
+    finally:
+        if first.poll() is None:
+            first.kill()
+        for pid in (daemon, workload):
+            if pid and running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_reap_leftovers_spares_a_live_owner_and_ends_a_dead_ones(tmp_path: Path) -> None:
+    token_dead, token_live = "deadbeef00000001", "deadbeef00000002"
+    procs = {t: subprocess.Popen(["sleep", "300"], env={**os.environ, TOKEN_ENV: t}, start_new_session=True)
+             for t in (token_dead, token_live)}
+    try:
+        folder = tmp_path / "scratch" / "running"
+        folder.mkdir(parents=True)
+        dead_owner = {"pid": 2**22 + 7, "create_time": 1.0}  # no such process
+        parent = psutil.Process(os.getppid())
+        live_owner = {"pid": parent.pid, "create_time": parent.create_time()}
+        for name, owner, token in (("1.json", dead_owner, token_dead), ("2.json", live_owner, token_live)):
+            p = psutil.Process(procs[token].pid)
+            run = {"pid": p.pid, "create_time": p.create_time(), "cgroups": {}}
+            (folder / name).write_text(json.dumps({"owner": owner, "runs": {token: run}}))
+        assert reap_leftovers(tmp_path / "scratch") >= 1
+        assert wait_gone(procs[token_dead].pid)
+        assert running(procs[token_live].pid)  # another live tunesmith's run is left alone
+        assert not (folder / "1.json").exists() and (folder / "2.json").exists()
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+
+
+def test_run_records_follow_live_runs(tmp_path: Path) -> None:
+    records = RunRecords(tmp_path)
+    records.add("t1", cgroups={})
+    records.add("t1", pid=123, create_time=4.5)
+    data = json.loads(records.path.read_text())
+    assert data["owner"]["pid"] == os.getpid() and data["runs"]["t1"] == {"cgroups": {}, "pid": 123, "create_time": 4.5}
+    records.remove("t1")
+    assert not records.path.exists()
+
+
+def test_report_lines_are_bounded_in_memory(tmp_path: Path) -> None:
+    """80 MB of report lines: tunesmith keeps the latest 1000 and counts the rest, its RSS stays flat."""
+    n, pad = 160_000, "x" * 480  # ~80 MB of lines
+    code = (
+        "import sys\nw = sys.stdout.write\n"
+        f"for i in range({n}):\n    w('@@tunesmith {{\"step\": %d, \"pad\": \"{pad}\"}}\\n' % i)\n"
+    )
+    seen = [0]
+
+    def count(report: dict) -> bool:
+        seen[0] += 1
+        return True
+
+    me = psutil.Process()
+    before = me.memory_info().rss
+    res = LocalRunner().run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run", timeout_s=300,
+                                    on_report=count))
+    growth_mb = (me.memory_info().rss - before) / 2**20
+    assert res.returncode == 0, res.stderr_tail
+    assert seen[0] == n  # the scheduler still sees every report
+    assert len(res.reports) + res.reports_dropped == n
+    assert len(res.reports) <= 1000 and sum(len(json.dumps(r)) for r in res.reports) <= 1.1 * 2**20
+    assert res.reports[-1]["step"] == n - 1  # the latest are kept
+    assert growth_mb < 60, f"tunesmith grew by {growth_mb:.0f} MB for 80 MB of report lines"
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "rusage"])
+def test_resources_cover_the_whole_tree(tmp_path: Path, cgroups: bool) -> None:
+    if cgroups and not HAS_CGROUP:
+        pytest.skip("no writable cgroup here")
+    burn = (
+        "import os, time\n"
+        "end = time.process_time() + 0.4\n"
+        "while time.process_time() < end: pass\n"
+        "data = bytearray(os.urandom(1)) * (40 << 20)\n"  # ~40 MB resident
+        "fd = os.open('out.bin', os.O_WRONLY | os.O_CREAT); os.write(fd, b'y' * (8 << 20)); os.fsync(fd)\n"
+    )
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}], check=True)"
+    res = LocalRunner(cgroups=cgroups).run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
+    assert res.returncode == 0, res.stderr_tail
+    r = res.resources
+    assert r["cpu_user_s"] + r["cpu_system_s"] >= 0.35  # the grandchild's busy loop counts
+    assert r["peak_rss_mb"] >= 40
+    assert r["write_bytes"] >= 8 << 20  # written and fsynced by the grandchild
+    assert r["read_bytes"] >= 0
+    if cgroups:
+        assert r.get("peak_charged_mb", 0) >= 40
