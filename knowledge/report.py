@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.knowledge.study_store import StudyStore
+from tunesmith.runners.secrets import redact
 from tunesmith.runners.stats import compare
 from tunesmith.runners.types import Trial, Verdict
 
@@ -144,6 +145,6 @@ def write_report(store: StudyStore, study: str, out_dir: Path) -> tuple[Path, Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     safe = study.replace("@", "_").replace(":", "")
     md, js = out_dir / f"{safe}.md", out_dir / f"{safe}.json"
-    md.write_text(render_markdown(report), encoding="utf-8")
-    js.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    md.write_text(redact(render_markdown(report)), encoding="utf-8")
+    js.write_text(redact(json.dumps(report, indent=2, default=str)), encoding="utf-8")
     return md, js

@@ -52,7 +52,8 @@ class RunResult(BaseModel):
     stdout_tail: str = ""
     stderr_tail: str = ""
     result: dict[str, Any] | None = None  # the workload's result JSON, if it wrote one
-    reports: list[dict[str, Any]] = Field(default_factory=list)
+    reports: list[dict[str, Any]] = Field(default_factory=list)  # the latest ones, bounded by the runner
+    reports_dropped: int = 0  # older report lines not kept in ``reports`` (count and size bounds)
     launch_error: str = ""  # the runner could not start the process at all
     # Resource use of the whole process tree, filled by the runner that watched it: cpu_user_s, cpu_system_s,
     # peak_rss_mb, read_bytes, write_bytes (observers turn these into trial metrics).
@@ -71,6 +72,9 @@ class Runner(abc.ABC):
     def available(self) -> tuple[bool, str]:
         """Whether this runner can run here, and if not, why."""
         return True, ""
+
+    def attach(self, job: Job, scratch: Path) -> None:
+        """Bind to a study: the job (secrets it passes to workloads) and the scratch folder (live-run records)."""
 
 
 class Prediction(BaseModel):

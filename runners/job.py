@@ -46,6 +46,8 @@ class RunnerConfig(_Strict):
     memory_mb: int = Field(8192, ge=64)
     nproc: int = Field(2, ge=1, le=1024)
     env: dict[str, str] = Field(default_factory=dict)
+    # Secret variables (API keys, tokens) are not passed to workloads unless named here or set in ``env``.
+    pass_env: list[str] = Field(default_factory=list)
     # How a batch of candidates runs (runners/executors.py): "serial" one at a time, "devices" one per device
     # at once (each sees only its own through CUDA_VISIBLE_DEVICES); devices: indexes, "0,1" groups or "auto".
     executor: str = "serial"

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
+from .secrets import redact
 from .space import Value
 from .stats import iqr, median
 
@@ -45,6 +46,11 @@ class Candidate(BaseModel):
     source: str | None = None  # kernel source text for code candidates (kernel generation)
     origin: Origin = "sampler"
     rationale: str = ""
+
+    @field_validator("rationale")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)  # LLM text: a key it echoes must not reach checkpoints, the store or reports
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -15,8 +15,10 @@ import os
 import re
 import sys
 from functools import lru_cache
+from pathlib import Path
 
 from ..base import Runner, RunResult, RunSpec
+from ..job import Job
 from ..local import LocalRunner
 
 _PYTHON_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?(\.exe)?$")
@@ -95,6 +97,9 @@ class TorchrunRunner(Runner):
 
     def available(self) -> tuple[bool, str]:
         return _distributed_status()
+
+    def attach(self, job: Job, scratch: Path) -> None:
+        self.local.attach(job, scratch)
 
     def prepare(self, spec: RunSpec) -> RunSpec:
         """The spec the local runner executes: torchrun's command line and the worker environment."""
