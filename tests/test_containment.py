@@ -232,3 +232,27 @@ def test_resources_cover_the_whole_tree(tmp_path: Path, cgroups: bool) -> None:
     assert r["read_bytes"] >= 0
     if cgroups:
         assert r.get("peak_charged_mb", 0) >= 40
+
+
+@pytest.mark.parametrize("root", ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"], ids=["default", "v2-unified"])
+def test_cgroup_holds_descendants_and_counts_their_cpu(root: str) -> None:
+    from tunesmith.runners.containment import child_setup
+
+    group = Cgroup.create(f"t-{os.getpid()}", root=Path(root))
+    if group is None:
+        pytest.skip(f"no writable cgroup under {root}")
+    try:
+        code = ("import subprocess, sys, time; subprocess.Popen(['sleep', '300'], start_new_session=True);"
+                "t = time.process_time() + 0.3\nwhile time.process_time() < t: pass")
+        proc = subprocess.Popen([sys.executable, "-c", code], preexec_fn=child_setup(group.procs_files))
+        proc.wait(30)
+        members = group.pids()
+        assert len(members) == 1  # the detached sleep is still a member after its parent exited
+        counters = group.counters()
+        assert counters["cpu_user_s"] + counters["cpu_system_s"] >= 0.25
+        group.kill()
+        assert not group.pids()
+    finally:
+        group.kill()
+        group.remove()
+    assert not any(path.exists() for path in group.dirs.values())
