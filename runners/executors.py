@@ -212,10 +212,13 @@ def _interrupt(threads: list[threading.Thread]) -> None:
 
 def check_devices(devices: Sequence[int | str]) -> list[str]:
     """Device entries as ``CUDA_VISIBLE_DEVICES`` values; one-line JobError for a bad or repeated one."""
+    if isinstance(devices, str) or not isinstance(devices, Sequence):
+        raise JobError(f"runner.devices: {devices!r} is not a list of devices", 'write "auto" or a list, e.g. [0, 1]')
     out: list[str] = []
     for entry in devices:
         text = str(entry).strip()
-        if isinstance(entry, bool) or (isinstance(entry, int) and entry < 0) or not text or any(c.isspace() for c in text):
+        wrong_type = isinstance(entry, bool) or not isinstance(entry, (int, str))
+        if wrong_type or (isinstance(entry, int) and entry < 0) or not text or any(c.isspace() for c in text):
             raise JobError(f"runner.devices: {entry!r} is not a device", 'use an index (0), a group ("0,1") or a UUID')
         if text in out:
             raise JobError(f"runner.devices: {text!r} is listed twice", "list each device once")
@@ -256,6 +259,8 @@ def build_executor(config: RunnerConfig, runner: Runner, target: Target | None =
         cls = EXECUTORS.get(config.executor)
     except JobError as exc:
         raise JobError(f"runner.executor: {exc.problem}", exc.fix) from None
+    if config.devices != "auto":
+        check_devices(config.devices)  # a wrong list is reported whichever executor is chosen
     shared = getattr(target, "shared_resource", None)
     if cls.concurrent and shared:
         note = (f"executor {config.executor!r}: the {target.name} target measures a shared resource "  # type: ignore[union-attr]

@@ -51,7 +51,7 @@ class RunnerConfig(_Strict):
     # How a batch of candidates runs (runners/executors.py): "serial" one at a time, "devices" one per device
     # at once (each sees only its own through CUDA_VISIBLE_DEVICES); devices: indexes, "0,1" groups or "auto".
     executor: str = "serial"
-    devices: list[int | str] | Literal["auto"] = "auto"
+    devices: Any = "auto"  # "auto" or a list; checked with a one-line error by runners/executors.py
 
 
 class StrategyConfig(_Strict):

@@ -130,7 +130,9 @@ def test_ctrl_c_interrupts_the_candidates_running_on_other_devices(tmp_path: Pat
 
 def test_device_lists_are_checked_and_auto_follows_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     assert check_devices([0, "1", "2,3", "GPU-6f1c"]) == ["0", "1", "2,3", "GPU-6f1c"]
-    for bad, match in (([0, 0], "'0' is listed twice"), ([-1], "-1 is not a device"), (["a b"], "is not a device")):
+    for bad, match in (([0, 0], "'0' is listed twice"), ([-1], "-1 is not a device"), (["a b"], "is not a device"),
+                       ([0.5], "0.5 is not a device"), ("all", "'all' is not a list of devices"),
+                       (3, "3 is not a list of devices")):
         with pytest.raises(JobError, match=match):
             check_devices(bad)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
@@ -160,6 +162,8 @@ def test_build_executor_from_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(JobError, match="runner.executor: unknown executor 'ray'; fix: use one of devices, serial"):
         build_executor(RunnerConfig(executor="ray"), runner)
     assert EXECUTORS.names() == ["devices", "serial"]
+    with pytest.raises(JobError, match="^runner.devices: True is not a device"):  # checked even when serial
+        build_executor(parse_job({"name": "d", "target": "command", "runner": {"devices": [True]}}).runner, runner)
 
 
 def test_a_command_target_with_one_output_folder_stays_serial(tmp_path: Path) -> None:
@@ -174,9 +178,12 @@ def test_a_command_target_with_one_output_folder_stays_serial(tmp_path: Path) ->
 # -- whole studies ----------------------------------------------------------------------------------------
 WORKLOAD = """\
 import json, os, sys, time
-log, x = sys.argv[1], sys.argv[2]
+log, x, peers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 start = time.time()
-time.sleep(1.0)
+open(os.path.join(log, f"started-{x}"), "w").close()
+while len([f for f in os.listdir(log) if f.startswith("started-")]) < peers and time.time() - start < 20:
+    time.sleep(0.02)  # wait (bounded) for the candidate that should run beside this one
+time.sleep(1.0 if peers == 1 else 0.2)
 end = time.time()
 with open(os.path.join(log, f"x{x}.json"), "w") as f:
     json.dump({"device": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": start, "end": end}, f)
@@ -185,37 +192,40 @@ with open(os.environ["TUNESMITH_RESULT"], "w") as f:
 """
 
 
-def study(tmp_path: Path, target: str, name: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """Four candidates, two devices; returns each run's record and the run node's messages."""
+def study(tmp_path: Path, target: str, name: str, values: list[int], peers: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """One candidate per value on two devices; returns each run's record and the run node's messages.
+
+    With ``peers=2`` each run waits for a second one to start (20 s at most): the runs overlap exactly
+    when the executor runs them at once, however loaded the machine is.
+    """
     script, log = tmp_path / "work.py", tmp_path / f"log-{name}"
     script.write_text(WORKLOAD)
     log.mkdir()
     job = parse_job({
-        "name": name, "target": target, "budget": {"trials": 4}, "llm": {"mode": "off"},
+        "name": name, "target": target, "budget": {"trials": len(values)}, "llm": {"mode": "off"},
         "strategy": {"name": "grid"}, "measure": {"repeats": 1, "remeasure": False},
-        "runner": {"executor": "devices", "devices": [0, 1], "timeout_s": 30},
-        "workload": {"command": ["{python}", str(script), str(log), "{x}"], "drop_caches": False,
-                     "allow_tmpfs": True, "params": {"x": {"kind": "choice", "values": [1, 2, 3, 4], "default": 1}}},
+        "runner": {"executor": "devices", "devices": [0, 1], "timeout_s": 60},
+        "workload": {"command": ["{python}", str(script), str(log), "{x}", str(peers)], "drop_caches": False,
+                     "allow_tmpfs": True, "params": {"x": {"kind": "choice", "values": values, "default": values[0]}}},
     })
     with open_session(job, tmp_path / "state") as session:
         outcome = drive(session)
         messages = [e["message"] for e in session.store.events(name) if e["node"] == "run"]
-    assert len(outcome.trials) == 4 and all(t.measurement.ok for t in outcome.trials), outcome.trials
-    return [json.loads(p.read_text()) for p in sorted(log.iterdir())], messages
+    assert len(outcome.trials) == len(values) and all(t.measurement.ok for t in outcome.trials), outcome.trials
+    return [json.loads(p.read_text()) for p in sorted(log.glob("x*.json"))], messages
 
 
 def test_a_command_study_runs_two_candidates_at_once_on_two_devices(tmp_path: Path) -> None:
-    runs, _ = study(tmp_path, "command", "devices")
-    assert len(runs) == 4 and {r["device"] for r in runs} == {"0", "1"}
-    spans = [(None, r["device"], r["start"], r["end"]) for r in runs]
-    assert overlapping(spans) == 2  # two candidates overlapped in time...
-    for device in ("0", "1"):  # ...each on its own device
-        assert overlapping([s for s in spans if s[1] == device]) == 1
+    runs, _ = study(tmp_path, "command", "devices", [1, 2], peers=2)
+    assert len(runs) == 2 and {r["device"] for r in runs} == {"0", "1"}  # each on its own device
+    (a, b) = runs
+    assert max(a["start"], b["start"]) < min(a["end"], b["end"])  # and overlapping in time
+    assert max(r["end"] - r["start"] for r in runs) < 15  # neither waited out its peer
 
 
 def test_a_disk_target_stays_one_at_a_time_and_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    runs, messages = study(tmp_path, "disk_command", "disk")
+    runs, messages = study(tmp_path, "disk_command", "disk", [1, 2, 3, 4], peers=1)
     spans = [(None, r["device"], r["start"], r["end"]) for r in runs]
     assert len(runs) == 4 and overlapping(spans) == 1
     assert {r["device"] for r in runs} == {None}  # no device pinning either
