@@ -35,6 +35,7 @@ class TuningSession:
     llm_mode: str = "offline"
     llm_description: str = "offline"
     observers: list[Observer] = field(default_factory=list)
+    ledger: Any = None  # tunesmith.runners.changes.ChangeLedger: handed to every trial (outside changes, undone)
     _synced_id: int = field(default=0, init=False, repr=False)  # sync_budget has read trials up to this id
     _synced_count: int = field(default=0, init=False, repr=False)
     executor: Executor[Any, Any] | None = None  # how the run node runs a batch; None: one at a time (serial)

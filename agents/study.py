@@ -140,7 +140,7 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
                                 executor=executor,
                                 budget=BudgetTracker(job.budget), state_dir=state_dir, info=info, resumed=resumed,
                                 llm=setup.client, llm_mode=setup.mode, llm_description=setup.description,
-                                observers=list(observers or []))
+                                observers=list(observers or []), ledger=ledger)
         hooks = {"llm": setup.client, "on_note": lambda msg: session.emit("planner", msg),
                  "tokens_left": lambda: session.budget.tokens_left,
                  "lessons": lambda: [r.insight for r in store.reflections(workload_prefix=target.domain)]}

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunesmith.agents.strategies import STRATEGIES
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.job import Job, Objective, parse_job
 from tunesmith.runners.replay.target import ReplayRecord, ReplayTable, ReplayTarget, record_sweep
 from tunesmith.runners.space import Param, SearchSpace
@@ -92,7 +93,8 @@ def simulate(
     history: list[Trial] = []
     with tempfile.TemporaryDirectory(prefix="tunesmith-bench-") as scratch:
         while len(history) < budget and (proposals := strat.ask(history, 1)):
-            m = target.evaluate(proposals[0], None, Path(scratch), samples)
+            ctx = TrialContext(runner=None, workdir=Path(scratch), repeats=samples)
+            m = target.evaluate(proposals[0], ctx)
             trial = Trial(
                 study="bench",
                 number=len(history),

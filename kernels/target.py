@@ -24,8 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from tunesmith.runners.base import RESULT_ENV, Runner, RunResult, RunSpec, Target
+from tunesmith.runners.base import RESULT_ENV, RunResult, Target
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.errors import JobError
+from tunesmith.runners.outcome import classify_run
 from tunesmith.runners.space import Param, SearchSpace
 from tunesmith.runners.stats import median
 from tunesmith.runners.types import Candidate, Measurement, Status
@@ -182,22 +184,16 @@ class TritonConfigTarget(Target):
 
         return not torch.cuda.is_available()
 
-    def evaluate(self, candidate: Candidate, runner: Runner, workdir: Path, repeats: int) -> Measurement:
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
+        workdir = ctx.workdir
         workdir.mkdir(parents=True, exist_ok=True)
         spec_path = workdir / "spec.json"
-        spec_path.write_text(json.dumps(self.harness_spec(candidate, repeats), indent=1), encoding="utf-8")
-        env = dict(self.job.runner.env)
-        env["TRITON_INTERPRET"] = "1" if self.interpreting() else "0"
-        run = runner.run(
-            RunSpec(
-                argv=[sys.executable, "-m", "tunesmith.kernels.harness", str(spec_path)],
-                cwd=workdir,
-                env=env,
-                timeout_s=self.job.runner.timeout_s,
-                memory_mb=self.job.runner.memory_mb,
-            )
-        )
-        m = to_measurement(run)
+        spec_path.write_text(json.dumps(self.harness_spec(candidate, ctx.repeats), indent=1), encoding="utf-8")
+        env = {"TRITON_INTERPRET": "1" if self.interpreting() else "0"}
+        argv = [sys.executable, "-m", "tunesmith.kernels.harness", str(spec_path)]
+        spec = ctx.spec(argv, cwd=workdir, env=env, nproc=1)  # warm-up and samples happen inside the worker
+        run = ctx.run(spec, label="harness")
+        m = to_measurement(run, timeout_s=spec.timeout_s, memory_mb=spec.memory_mb, result_path=spec.result_path)
         interpreted = (run.result or {}).get("interpret", env["TRITON_INTERPRET"] == "1")
         m.fingerprint = {**self.fingerprint(), "triton_interpret": bool(interpreted)}
         # The full worker result (GPU name, dtypes, TF32 flags, clocks, per-case errors) stays on disk.
@@ -255,19 +251,6 @@ _BASELINES = {
 }
 
 
-def _runner_failure(run: RunResult) -> tuple[Status, str] | None:
-    if run.launch_error:
-        return Status.INFRASTRUCTURE, run.launch_error
-    if run.timed_out:
-        return Status.TIMEOUT, f"killed after {run.wall_s:.0f} s (runner.timeout_s)"
-    if run.memory_exceeded:
-        return Status.RUNTIME, "exceeded runner.memory_mb and was killed"
-    if run.result is None:
-        last = next((ln for ln in reversed(run.stderr_tail.splitlines()) if ln.strip()), "no output")
-        return Status.RUNTIME, f"worker exited {run.returncode} without a result: {last.strip()}"[:300]
-    return None
-
-
 def _timing_metrics(res: dict[str, Any], samples: list[float], metrics: dict[str, float]) -> str:
     """Add same-session medians and speedups (clamped at the speed-of-light bound); return a summary."""
     cand = median(samples)
@@ -288,10 +271,18 @@ def _timing_metrics(res: dict[str, Any], samples: list[float], metrics: dict[str
     return "; ".join(parts) + " (interleaved, one session)"
 
 
-def to_measurement(run: RunResult) -> Measurement:
-    """Map the worker's run and result JSON to a Measurement (runner failures first, then the verdict)."""
+def to_measurement(
+    run: RunResult, *, timeout_s: float | None = None, memory_mb: int | None = None, result_path: Path | None = None
+) -> Measurement:
+    """Map the worker's run and result JSON to a Measurement (runner failures first, then the verdict).
+
+    The worker always exits 0 with the candidate's status in its result; anything else is the run's own
+    failure, mapped by ``classify_run``.
+    """
     tails = {"stdout_tail": run.stdout_tail, "stderr_tail": run.stderr_tail, "wall_s": run.wall_s}
-    failure = _runner_failure(run)
+    failure = classify_run(
+        run, timeout_s=timeout_s, memory_mb=memory_mb, result_path=result_path, what="the kernel worker"
+    )
     if failure is not None:
         return Measurement(status=failure[0], detail=failure[1], **tails)
     res = run.result or {}

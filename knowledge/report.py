@@ -86,7 +86,7 @@ def _trial_json(t: Trial) -> dict[str, Any]:
             "status": m.status.value if m else None, "median": m.median if m else None,
             "iqr": m.iqr if m else None, "n": len(m.samples) if m else 0, "detail": m.detail if m else "",
             "metrics": m.metrics if m else {}, "verdict": t.verdict.value if t.verdict else None,
-            "explanation": t.explanation, "samples": m.samples if m else []}
+            "explanation": t.explanation, "samples": m.samples if m else [], "notes": m.notes if m else []}
 
 
 def _fmt(v: Any) -> str:
@@ -128,6 +128,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         why = (t["explanation"] or t["detail"]).replace("|", "/")
         lines.append(f"| {t['number']} | {t['origin']} | {cfg} | {t['status']} | {_fmt(t['median'])} | "
                      f"{_fmt(t['iqr'])} | {t['n']} | {t['verdict'] or '–'} | {why} |")
+    observed = [t for t in report["trials"] if t.get("notes")]  # observers' findings (runners/observers)
+    if observed:
+        lines += ["", "## Resource use", "", "What the observers saw per trial (CPU-bound or waiting on I/O, memory, disk):", ""]
+        lines += [f"- #{t['number']}: {'; '.join(t['notes'])}" for t in observed]
     if report["reflections"]:
         lines += ["", "## Lessons stored", ""]
         lines += [f"- ({r['author']}, confidence {r['confidence']:.2f}) {r['insight']}" for r in report["reflections"]]

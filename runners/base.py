@@ -2,8 +2,10 @@
 
 A ``Target`` is a domain plugin (a Triton kernel's configs, a workload's I/O settings, a training job's
 parallel layout). It builds the search space, checks and optionally predicts a candidate before anything
-runs, evaluates it through a ``Runner`` and returns a ``Measurement``. Every change it makes outside its
-own scratch files goes through a ``ChangeLedger`` so it is undone on every exit path.
+runs, evaluates it and returns a ``Measurement``. ``evaluate`` receives a ``TrialContext``
+(``runners/context.py``): the runner, the scratch folder, repeats and warm-up, the observers that watch
+every run (``ctx.run``) and the ``ChangeLedger`` through which every change outside the scratch folder goes,
+so it is undone on every exit path. A run's outcome maps to a status in one place, ``runners/outcome.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,6 +21,9 @@ from .errors import JobError
 from .job import Job
 from .space import SearchSpace
 from .types import Candidate, Measurement
+
+if TYPE_CHECKING:
+    from .context import TrialContext
 
 RESULT_ENV = "TUNESMITH_RESULT"  # path where a workload writes its result JSON
 REPORT_PREFIX = "@@tunesmith "  # a stdout line "@@tunesmith {json}" reports an intermediate value
@@ -106,6 +111,9 @@ class Target(abc.ABC):
             loc = "workload." + ".".join(str(x) for x in err["loc"])
             msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
             raise JobError(f"{loc}: {msg}", f"see the {self.name} target's fields in the README") from None
+        from .observers import check_observers
+
+        check_observers(getattr(job.measure, "observers", ()))
         self._space: SearchSpace | None = None
 
     # -- what to search ---------------------------------------------------------------------------
@@ -140,8 +148,11 @@ class Target(abc.ABC):
 
     # -- how to run it ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def evaluate(self, candidate: Candidate, runner: Runner, workdir: Path, repeats: int) -> Measurement:
-        """Run the candidate (``repeats`` samples or runs) and interpret what it produced."""
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
+        """Run the candidate (``ctx.repeats`` samples or runs, through ``ctx.run``) and interpret the result.
+
+        The caller adds the observers' metrics afterwards with ``ctx.finish``.
+        """
 
     def preflight(self) -> None:
         """Raise JobError if the workload cannot run at all here (missing file, missing tool)."""

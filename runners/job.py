@@ -69,6 +69,8 @@ class MeasureConfig(_Strict):
     remeasure: bool = True
     warmup: int = Field(0, ge=0, le=100, description="untimed runs before the timed repeats (command and checkpoint "
                         "targets; the Triton harness and the training script warm up inside each run)")
+    # Observers attached to every trial (runners/observers): "resources" adds CPU time, peak RSS and disk traffic.
+    observers: list[str] = Field(default_factory=lambda: ["resources"])
 
 
 class LLMConfig(_Strict):
@@ -109,6 +111,11 @@ class Job(_Strict):
         """The parts that define what is measured; a study refuses to resume if they change."""
         data = self.model_dump(include={"target", "workload", "objective", "space", "baseline", "measure"})
         data["runner"] = {"kind": self.runner.kind, "nproc": self.runner.nproc, "env": self.runner.env}
+        # Passive observers (resources) do not change what is measured: only the others are hashed.
+        from .observers import hashed_observers
+
+        hashed = hashed_observers(data["measure"].pop("observers", []))
+        data["measure"].update({"observers": hashed} if hashed else {})
         return data
 
     def definition_hash(self) -> str:

@@ -67,7 +67,8 @@ class Measurement(BaseModel):
     """What one evaluation produced: status, raw samples of the objective metric and their summary.
 
     ``samples`` are in the unit of the job's objective metric (e.g. seconds, ms, tokens/s).
-    ``metrics`` holds other numbers (MB/s, peak memory, baselines timed in the same session).
+    ``metrics`` holds other numbers (MB/s, peak memory, baselines timed in the same session); observers
+    add theirs under a prefix (``res.cpu_s``) and their one-line findings to ``notes``.
     ``fingerprint`` identifies the environment; results are never compared across fingerprints.
     """
 
@@ -78,6 +79,7 @@ class Measurement(BaseModel):
     stdout_tail: str = ""
     stderr_tail: str = ""
     artifacts: dict[str, str] = Field(default_factory=dict)  # name -> path (profiles, logs)
+    notes: list[str] = Field(default_factory=list)  # one-line observations (observers: resource use, profiles)
     fingerprint: dict[str, Any] = Field(default_factory=dict)
     timing_available: bool = True  # False e.g. under the Triton interpreter (correctness only)
     wall_s: float = 0.0

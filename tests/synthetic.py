@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 import zlib
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from tunesmith.runners.base import Runner, Target
+from tunesmith.runners.base import Target
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.space import Param, SearchSpace
 from tunesmith.runners.types import Candidate, Measurement, Status
 
@@ -39,11 +39,11 @@ class SyntheticTarget(Target):
             Param(name="mode", kind="choice", values=("a", "b", "c"), default="a", help="mode"),
         ))
 
-    def evaluate(self, candidate: Candidate, runner: Runner, workdir: Path, repeats: int) -> Measurement:
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
         self.calls += 1
         cfg = candidate.config
         if cfg["mode"] == self.workload.fail_mode:
             return Measurement(status=Status.RUNTIME, detail="mode c crashes (exit 1)")
         base = 1.0 / (cfg["threads"] * {1: 1.0, 4: 1.5, 16: 1.8}[cfg["chunk"]]) + (0.05 if cfg["mode"] == "b" else 0)
         rng = random.Random(zlib.crc32(f"{candidate.key}:{self.calls}".encode()))
-        return Measurement(status=Status.OK, samples=[base * (1 + rng.gauss(0, self.workload.noise)) for _ in range(repeats)])
+        return Measurement(status=Status.OK, samples=[base * (1 + rng.gauss(0, self.workload.noise)) for _ in range(ctx.repeats)])

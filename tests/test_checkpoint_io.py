@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.fingerprint import filesystem_of
 from tunesmith.runners.io import command as command_module
@@ -150,7 +151,8 @@ def fake(tmp_path: Path, body: str) -> dict:
 
 def evaluate(target, tmp_path: Path, config: dict | None = None, repeats: int = 1):
     cand = Candidate(config=target.space().validate_config(config or {}))
-    return target.evaluate(cand, LocalRunner(poll_s=0.05), tmp_path / "work", repeats)
+    ctx = TrialContext.for_job(target.job, LocalRunner(poll_s=0.05), tmp_path / "work", repeats=repeats)
+    return ctx.finish(target.evaluate(cand, ctx))
 
 
 OK_BODY = """
@@ -219,7 +221,7 @@ def test_warmup_runs_are_untimed(tmp_path):
 
 FAILURES = {
     "runtime": ("sys.stderr.write('first\\nboom: disk on fire\\n'); sys.exit(3)", "boom: disk on fire", {}),
-    "timeout": ("time.sleep(30)", "timed out after 1 s", {"runner": {"timeout_s": 1}}),
+    "timeout": ("time.sleep(30)", "exceeded the 1 s wall-time limit", {"runner": {"timeout_s": 1}}),
     "correctness": (
         "json.dump({'seconds': 1.0, 'correct': False, 'verify_error': 'crc mismatch'}, "
         "open(os.environ['TUNESMITH_RESULT'], 'w'))",
@@ -229,7 +231,7 @@ FAILURES = {
     "constraints": ("sys.stderr.write('O_DIRECT refused\\n'); sys.exit(78)", "O_DIRECT refused", {}),
     "memory": (
         'x = b"x" * (400 << 20); time.sleep(20)',
-        "memory limit 100 MB exceeded",
+        "exceeded the runner's 100 MB limit",
         {"runner": {"memory_mb": 100}},
     ),
     "no_result": ("pass", "no result JSON", {}),

@@ -98,7 +98,9 @@ def test_target_end_to_end_on_gpu(tmp_path):
     job = load_job(EXAMPLE / "job.toml")
     target = TritonConfigTarget(job.model_copy(update={"workload": {**job.workload, "seeds": [0]}}))
     target.preflight()
-    m = target.evaluate(target.baseline(), LocalRunner(), tmp_path / "trial", repeats=100)
+    from tunesmith.runners.context import TrialContext
+
+    m = target.evaluate(target.baseline(), TrialContext(runner=LocalRunner(), workdir=tmp_path / "trial", repeats=100))
     assert m.status.value == "ok", m.detail + m.stderr_tail
     assert m.timing_available and len(m.samples) >= 100 and m.median > 0
     for key in (

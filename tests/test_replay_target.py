@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from tunesmith.runners.base import Target
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.job import Job, Objective
 from tunesmith.runners.replay.target import ReplayRecord, ReplayTable, ReplayTarget, record_sweep
@@ -56,6 +57,11 @@ def small_table(path: Path, **extra: Any) -> Path:
     return path
 
 
+def ctx(repeats: int, workdir: Path) -> TrialContext:
+    """A context without a runner: the replay target answers from the table."""
+    return TrialContext(runner=None, workdir=workdir, repeats=repeats)
+
+
 def replay(path: Path, **workload: Any) -> ReplayTarget:
     return ReplayTarget(Job(name="r", target="replay", workload={"table": str(path), **workload}))
 
@@ -75,12 +81,12 @@ def test_space_baseline_and_rules_come_from_the_table(tmp_path: Path) -> None:
 
 def test_evaluate_replays_recorded_samples_and_failures(tmp_path: Path) -> None:
     target = replay(small_table(tmp_path / "t.json"), noise="none")
-    m = target.evaluate(Candidate(config={"mode": "b", "block": 2, "ratio": 0.5}), None, tmp_path, 5)
+    m = target.evaluate(Candidate(config={"mode": "b", "block": 2, "ratio": 0.5}), ctx(5, tmp_path))
     assert m.status == Status.OK
     assert m.samples == pytest.approx([4.5, 4.6, 4.7])
     assert m.median == pytest.approx(4.6)
     assert m.metrics == {"mb": 1.0}
-    failed = target.evaluate(Candidate(config={"mode": "b", "block": 4, "ratio": 1.0}), None, tmp_path, 3)
+    failed = target.evaluate(Candidate(config={"mode": "b", "block": 4, "ratio": 1.0}), ctx(3, tmp_path))
     assert failed.status == Status.RUNTIME and failed.detail == "oom" and not failed.samples
 
 
@@ -88,12 +94,12 @@ def test_resampling_is_seeded_by_seed_key_and_call_count(tmp_path: Path) -> None
     path = small_table(tmp_path / "t.json")
     cand = Candidate(config={"mode": "a", "block": 4, "ratio": 1.0})
     a, b, other = replay(path, seed=1), replay(path, seed=1), replay(path, seed=2)
-    first = [a.evaluate(cand, None, tmp_path, 7).samples for _ in range(3)]
-    again = [b.evaluate(cand, None, tmp_path, 7).samples for _ in range(3)]
+    first = [a.evaluate(cand, ctx(7, tmp_path)).samples for _ in range(3)]
+    again = [b.evaluate(cand, ctx(7, tmp_path)).samples for _ in range(3)]
     assert first == again
     assert all(len(s) == 7 and set(s) <= {5.0, 5.1, 5.2} for s in first)
     assert len({tuple(s) for s in first}) > 1  # a second call draws anew
-    assert [other.evaluate(cand, None, tmp_path, 7).samples for _ in range(3)] != first
+    assert [other.evaluate(cand, ctx(7, tmp_path)).samples for _ in range(3)] != first
 
 
 def test_a_config_without_recording_is_an_infrastructure_failure(tmp_path: Path) -> None:
@@ -103,13 +109,11 @@ def test_a_config_without_recording_is_an_infrastructure_failure(tmp_path: Path)
     data["records"] = data["records"][1:]  # drop (a, 1, 0.0)
     path.write_text(json.dumps(data))
     target = replay(path)
-    missing = target.evaluate(Candidate(config={"mode": "a", "block": 1, "ratio": 0.0}), None, tmp_path, 3)
+    missing = target.evaluate(Candidate(config={"mode": "a", "block": 1, "ratio": 0.0}), ctx(3, tmp_path))
     assert missing.status == Status.INFRASTRUCTURE and "no recording" in missing.detail
-    code = target.evaluate(
-        Candidate(config={"mode": "a", "block": 2, "ratio": 0.0}, source="x"), None, tmp_path, 3
-    )
+    code = target.evaluate(Candidate(config={"mode": "a", "block": 2, "ratio": 0.0}, source="x"), ctx(3, tmp_path))
     assert code.status == Status.INFRASTRUCTURE
-    outside = target.evaluate(Candidate(config={"mode": "z"}), None, tmp_path, 3)
+    outside = target.evaluate(Candidate(config={"mode": "z"}), ctx(3, tmp_path))
     assert outside.status == Status.INFRASTRUCTURE and "no recording" in outside.detail
 
 
@@ -149,10 +153,10 @@ class Toy(Target):
     def check(self, candidate: Candidate) -> list[str]:
         return ["three threads do not fit"] if candidate.config["threads"] == 3 else []
 
-    def evaluate(self, candidate: Candidate, runner, workdir: Path, repeats: int) -> Measurement:  # type: ignore[no-untyped-def]
-        assert workdir.is_dir()
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
+        assert ctx.workdir.is_dir()
         value = candidate.config["block"] / candidate.config["threads"]
-        return Measurement(status=Status.OK, samples=[value] * repeats, wall_s=0.5)
+        return Measurement(status=Status.OK, samples=[value] * ctx.repeats, wall_s=0.5)
 
     def rules(self) -> list[str]:
         return ["threads", "block"]
@@ -174,7 +178,7 @@ def test_record_sweep_writes_a_table_that_replays_the_same_numbers(tmp_path: Pat
     assert table.best().config == {"block": 1, "threads": 2}
     target = replay(tmp_path / "sweep.json", noise="none")
     assert target.rules() == ["threads", "block"] and target.fingerprint()["machine"] == "toy"
-    m = target.evaluate(Candidate(config={"block": 4, "threads": 2}), None, tmp_path, 3)
+    m = target.evaluate(Candidate(config={"block": 4, "threads": 2}), ctx(3, tmp_path))
     assert m.samples == [2.0, 2.0] and m.wall_s == 0.5
 
 

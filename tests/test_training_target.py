@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith.runners.base import RunResult, RunSpec
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.job import parse_job
 from tunesmith.runners.local import LocalRunner
@@ -72,6 +73,11 @@ def target(tmp_path: Path, **workload) -> TrainingTarget:
 
 def cand(t: TrainingTarget, **config) -> Candidate:
     return Candidate(config=t.space().validate_config(config))
+
+
+def evaluate(t: TrainingTarget, candidate: Candidate, runner, tmp_path: Path, repeats: int):
+    ctx = TrialContext.for_job(t.job, runner, tmp_path / "w", repeats=repeats)
+    return ctx.finish(t.evaluate(candidate, ctx))
 
 
 def fake_target(tmp_path: Path, mode: str, nproc: int = 2) -> TrainingTarget:
@@ -195,14 +201,14 @@ def test_classify_reads_torchrun_root_cause(tmp_path):
 def test_failures_are_measured_not_raised(tmp_path, mode, status, words):
     t = fake_target(tmp_path, mode)
     t.job.runner.memory_mb = 300
-    m = t.evaluate(t.baseline(), LocalRunner(poll_s=0.05), tmp_path / "w", repeats=2)
+    m = evaluate(t, t.baseline(), LocalRunner(poll_s=0.05), tmp_path, 2)
     assert m.status == status, m.detail
     assert words in m.detail and not m.samples
 
 
 def test_fake_success_gives_per_step_samples_and_metrics(tmp_path):
     t = fake_target(tmp_path, "ok")
-    m = t.evaluate(t.baseline(), LocalRunner(), tmp_path / "w", repeats=2)
+    m = evaluate(t, t.baseline(), LocalRunner(), tmp_path, 2)
     assert m.status == Status.OK, m.detail
     assert sorted(m.samples) == pytest.approx([50 / 0.6] * 2 + [100.0] * 2 + [125.0] * 2)
     assert m.metrics["peak_mem_mb"] == 12.0 and "mfu" not in m.metrics
@@ -212,21 +218,21 @@ def test_fake_success_gives_per_step_samples_and_metrics(tmp_path):
 def test_timeout_is_a_timeout(tmp_path):
     t = fake_target(tmp_path, "hang")
     t.job.runner.timeout_s = 1
-    m = t.evaluate(t.baseline(), LocalRunner(grace_s=0.5), tmp_path / "w", repeats=1)
+    m = evaluate(t, t.baseline(), LocalRunner(grace_s=0.5), tmp_path, 1)
     assert m.status == Status.TIMEOUT and "1 s wall-time limit" in m.detail
 
 
 def test_real_script_batch_mismatch_is_constraints(tmp_path):
     # Run as one plain process while the job says 2 ranks: the script sees world size 1 and refuses.
     t = target(tmp_path)
-    m = t.evaluate(t.baseline(), LocalRunner(), tmp_path / "w", repeats=1)
+    m = evaluate(t, t.baseline(), LocalRunner(), tmp_path, 1)
     assert m.status == Status.CONSTRAINTS and "not the global batch 4" in m.detail
 
 
 def test_real_script_out_of_memory_is_runtime(tmp_path):
     # A 10^9-token vocabulary needs a 128 GB embedding: the allocation fails (or the memory limit trips).
     t = TrainingTarget(make_job(tmp_path, nproc=1, vocab=10**9))
-    m = t.evaluate(t.baseline(), LocalRunner(), tmp_path / "w", repeats=1)
+    m = evaluate(t, t.baseline(), LocalRunner(), tmp_path, 1)
     assert m.status == Status.RUNTIME and m.detail.startswith("out of memory ("), m.detail
 
 
@@ -234,7 +240,7 @@ def test_torchrun_worker_oom_exit_code_survives_the_launcher(tmp_path):
     from tunesmith.runners.training.torchrun import TorchrunRunner
 
     t = fake_target(tmp_path, "oom_rank1")
-    m = t.evaluate(t.baseline(), TorchrunRunner(), tmp_path / "w", repeats=1)
+    m = evaluate(t, t.baseline(), TorchrunRunner(), tmp_path, 1)
     assert m.status == Status.RUNTIME and m.detail == "out of memory (rank 1 exited with code 4)"
 
 
@@ -244,7 +250,7 @@ def test_real_tiny_run_under_torchrun(tmp_path):
 
     t = target(tmp_path)
     t.preflight()
-    m = t.evaluate(cand(t, micro_batch=1, grad_accum=2), TorchrunRunner(), tmp_path / "w", repeats=1)
+    m = evaluate(t, cand(t, micro_batch=1, grad_accum=2), TorchrunRunner(), tmp_path, 1)
     assert m.status == Status.OK, (m.detail, m.stderr_tail[-2000:])
     assert len(m.samples) == 3 and min(m.samples) > 0 and m.median > 0
     assert m.metrics["peak_mem_mb"] > 50 and m.metrics["world_size"] == 2
@@ -259,6 +265,6 @@ def test_real_compiled_checkpointed_run(tmp_path):
     t = target(tmp_path)
     t.job.runner.timeout_s = 600
     c = cand(t, micro_batch=2, grad_accum=1, activation_checkpointing=True, compile=True, bucket_cap_mb=1)
-    m = t.evaluate(c, TorchrunRunner(), tmp_path / "w", repeats=1)
+    m = evaluate(t, c, TorchrunRunner(), tmp_path, 1)
     assert m.status == Status.OK, (m.detail, m.stderr_tail[-2000:])
     assert m.median > 0 and math.isfinite(m.metrics["loss"])

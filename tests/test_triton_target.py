@@ -17,6 +17,7 @@ import torch
 from tunesmith.kernels import correctness, harness
 from tunesmith.kernels.target import INTERPRET_DETAIL, TritonConfigTarget, to_measurement
 from tunesmith.runners.base import RunResult
+from tunesmith.runners.context import TrialContext
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.job import load_job, parse_job
 from tunesmith.runners.local import LocalRunner
@@ -47,7 +48,8 @@ def make_target(**workload) -> TritonConfigTarget:
 def run(target: TritonConfigTarget, workdir: Path, **config):
     cand = Candidate(config=target.space().validate_config(config))
     assert not target.check(cand)
-    return target.evaluate(cand, LocalRunner(), workdir, repeats=100)
+    ctx = TrialContext.for_job(target.job, LocalRunner(), workdir, repeats=100)
+    return ctx.finish(target.evaluate(cand, ctx))
 
 
 def example_target() -> TritonConfigTarget:
@@ -120,7 +122,7 @@ def test_evaluate_writes_the_spec_and_sets_the_interpreter(tmp_path):
             )
 
     rec, target = Recorder(), make_target(interpret=True)
-    m = target.evaluate(target.baseline(), rec, tmp_path / "w", repeats=7)  # type: ignore[arg-type]
+    m = target.evaluate(target.baseline(), TrialContext(runner=rec, workdir=tmp_path / "w", repeats=7))  # type: ignore[arg-type]
     spec = json.loads((tmp_path / "w" / "spec.json").read_text())
     assert spec["config"] == spec["baseline_config"] == {"BLOCK_SIZE": 128, "num_warps": 4, "num_stages": 3}
     assert spec["samples"] == 7 and spec["module"] == str(BUGGY) and spec["interpret"] is True

@@ -9,14 +9,23 @@ from pathlib import Path
 
 from tunesmith.knowledge.study_store import StudyStore
 from tunesmith.runners.base import Runner, Target
+from tunesmith.runners.changes import ChangeLedger
+from tunesmith.runners.context import TrialContext
+from tunesmith.runners.observers import Observer
 from tunesmith.runners.types import Candidate, Measurement, Status, Trial, TrialState
 
 
 def run_candidate(
     store: StudyStore, study: str, target: Target, runner: Runner, candidate: Candidate,
     *, scratch_root: Path, repeats: int, keep_scratch: bool = False,
+    ledger: ChangeLedger | None = None, observers: Sequence[Observer] | None = None,
 ) -> Trial:
     """Store the trial as running, evaluate it in its own scratch folder, store the measurement.
+
+    The target gets a ``TrialContext`` with the runner, the folder, ``repeats`` and the job's warm-up,
+    ``ledger`` (the session's change ledger: every outside change is recorded there and undone) and the
+    observers: ``observers=None`` attaches the job's ``[measure] observers`` (fresh ones per trial), ``()``
+    none. Their metrics and notes are added to the measurement, failed or not.
 
     A bug in the target or a dead runner becomes an ``infrastructure`` measurement, never a crash of the
     study; Ctrl-C leaves the trial marked interrupted (retried on resume) and propagates.
@@ -25,14 +34,19 @@ def run_candidate(
     workdir = scratch_root / study / f"trial-{trial.number:04d}"
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    ctx: TrialContext | None = None
     try:
-        measurement = target.evaluate(candidate, runner, workdir, repeats)
+        ctx = TrialContext.for_job(target.job, runner, workdir, repeats=repeats, ledger=ledger,
+                                   observers=observers, trial=trial.number)
+        measurement = target.evaluate(candidate, ctx)
     except KeyboardInterrupt:
         store.recover(study)
         raise
     except Exception as exc:  # noqa: BLE001 - the study records the failure and continues
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         measurement = Measurement(status=Status.INFRASTRUCTURE, detail=f"{type(exc).__name__}: {first}"[:500])
+    if ctx is not None:
+        measurement = ctx.finish(measurement)
     if not measurement.wall_s:
         measurement = measurement.model_copy(update={"wall_s": time.perf_counter() - start})
     if not measurement.fingerprint:

@@ -64,7 +64,7 @@ def run(state: StudyState, session: TuningSession) -> dict[str, Any]:
     def run_one(cand: Candidate, runner: Runner) -> Trial:
         return run_candidate(
             session.store, session.study, session.target, runner, cand,
-            scratch_root=session.scratch_root, repeats=session.job.measure.repeats,
+            scratch_root=session.scratch_root, repeats=session.job.measure.repeats, ledger=session.ledger,
         )
 
     def on_done(cand: Candidate, trial: Trial) -> None:

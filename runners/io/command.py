@@ -20,10 +20,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..base import RESULT_ENV, Runner, RunResult, RunSpec, Target
+from ..base import RESULT_ENV, RunResult, Target
+from ..context import TrialContext
 from ..errors import JobError
 from ..fingerprint import environment_fingerprint, filesystem_of
 from ..job import Job
+from ..outcome import classify_run
 from ..space import Param, SearchSpace, Value
 from ..stats import median
 from ..types import Candidate, Measurement, Status
@@ -63,11 +65,6 @@ def drop_page_cache() -> tuple[bool, str]:
         return True, ""
     except OSError as exc:
         return False, f"{type(exc).__name__}: {exc.strerror or exc}"
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 class CommandTarget(Target):
@@ -210,29 +207,21 @@ class CommandTarget(Target):
                 raise JobError(problem, "set workload.output_dir to a writable folder") from None
 
     # -- running it ----------------------------------------------------------------------------------
-    def classify(self, res: RunResult) -> tuple[Status, str] | None:
-        """The failure status and one-line reason of a run, or None when it succeeded."""
-        if res.launch_error:
-            return Status.INFRASTRUCTURE, f"could not start the workload: {res.launch_error}"
-        if res.timed_out:
-            return Status.TIMEOUT, f"timed out after {self.job.runner.timeout_s:g} s"
-        if res.memory_exceeded:
-            return Status.RUNTIME, f"memory limit {self.job.runner.memory_mb} MB exceeded"
-        if res.returncode in self.setting("constraint_exit_codes", [EXIT_CONSTRAINT]):
-            return Status.CONSTRAINTS, _last_line(res.stderr_tail) or f"exit code {res.returncode}"
-        if res.returncode != 0:
-            return Status.RUNTIME, _last_line(res.stderr_tail) or f"exit code {res.returncode}"
-        if res.result is None:
-            return Status.RUNTIME, f"the workload wrote no result JSON (to ${RESULT_ENV})"
-        if res.result.get("correct") is False:
-            why = res.result.get("verify_error") or res.result.get("error") or ""
-            return Status.CORRECTNESS, f"the workload reported correct=false{': ' + str(why) if why else ''}"
-        value = res.result.get(self.metric_key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return Status.RUNTIME, f"the result JSON has no finite number {self.metric_key!r}"
-        return None
+    def classify(
+        self, res: RunResult, ctx: TrialContext, result_path: Path | None = None
+    ) -> tuple[Status, str] | None:
+        """The failure status and one-line reason of a run, or None when it succeeded (``runners/outcome.py``)."""
+        return classify_run(
+            res,
+            timeout_s=ctx.timeout_s,
+            memory_mb=ctx.memory_mb,
+            metric_key=self.metric_key,
+            constraint_exit_codes=self.setting("constraint_exit_codes", [EXIT_CONSTRAINT]),
+            result_path=result_path,
+        )
 
-    def evaluate(self, candidate: Candidate, runner: Runner, workdir: Path, repeats: int) -> Measurement:
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
+        workdir, repeats = ctx.workdir, ctx.repeats
         out = self._last_out = self.output_root(workdir)
         fp = self.fingerprint()
         try:
@@ -246,7 +235,7 @@ class CommandTarget(Target):
         reasons: list[str] = []  # why a drop failed
         wall, last = 0.0, RunResult(returncode=None)
         self._scratch.add(out)
-        warmup = self.job.measure.warmup
+        warmup = ctx.warmup
         try:
             for r in range(-warmup, repeats):  # r < 0: untimed warm-up runs (imports, allocator, caches)
                 shutil.rmtree(out, ignore_errors=True)
@@ -259,11 +248,10 @@ class CommandTarget(Target):
                     if r >= 0:
                         dropped.append(float(ok))
                         reasons += [why] if why else []
-                run_env = {**self.job.runner.env, **env, RESULT_ENV: str(run_dir / "result.json")}
-                limits = {"timeout_s": self.job.runner.timeout_s, "memory_mb": self.job.runner.memory_mb}
-                last = runner.run(RunSpec(argv=argv, cwd=run_dir, env=run_env, **limits))
+                spec = ctx.spec(argv, cwd=run_dir, env={**env, RESULT_ENV: str(run_dir / "result.json")})
+                last = ctx.run(spec, timed=r >= 0, label=f"run-{r}" if r >= 0 else f"warmup{-r}")
                 wall += last.wall_s
-                failure = self.classify(last)
+                failure = self.classify(last, ctx, spec.result_path)
                 if failure is not None:
                     tails = {"stdout_tail": last.stdout_tail, "stderr_tail": last.stderr_tail}
                     which = f"run {r + 1}/{repeats}" if r >= 0 else f"warm-up run {warmup + r + 1}/{warmup}"

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..base import Runner, Target
+from ..context import TrialContext
 from ..errors import JobError
 from ..job import Objective
 from ..space import Param, SearchSpace, Value
@@ -105,7 +106,7 @@ def _recorded_choice(param: Param, records: list[ReplayRecord]) -> Param:
 
 class ReplayTarget(Target):
     """A target that answers from a recorded sweep instead of running anything (``evaluate`` ignores the
-    runner). A config the table does not hold measures as ``infrastructure`` with "no recording".
+    context's runner). A config the table does not hold measures as ``infrastructure`` with "no recording".
     """
 
     name = "replay"
@@ -168,9 +169,7 @@ class ReplayTarget(Target):
     def fingerprint(self) -> dict[str, Any]:
         return {**self.table.fingerprint, "replay": Path(self.workload.table).name}
 
-    def evaluate(
-        self, candidate: Candidate, runner: Runner | None, workdir: Path, repeats: int
-    ) -> Measurement:
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
         try:
             config = self.space().validate_config(candidate.config)
         except JobError as exc:
@@ -188,7 +187,7 @@ class ReplayTarget(Target):
             samples = list(record.samples)
         else:
             rng = random.Random(f"{self.workload.seed}/{key}/{count}")
-            samples = [rng.choice(record.samples) for _ in range(max(1, repeats))]
+            samples = [rng.choice(record.samples) for _ in range(max(1, ctx.repeats))]
         return Measurement(
             status=Status.OK, samples=samples, detail="replayed from the recorded sweep", **common
         )
@@ -207,7 +206,8 @@ def record_sweep(
     """Measure the baseline and every grid config of ``target`` and write the replay table to ``path``.
 
     Configs the target's ``check`` rejects are recorded as ``constraints`` without running. The caller
-    owns the target's lifecycle (``preflight`` before, ``close`` after).
+    owns the target's lifecycle (``preflight`` before, ``close`` after). The job's observers watch every
+    config, so their metrics (``res.*``) are recorded with it.
     """
     space = target.space()
     baseline = target.baseline().config
@@ -224,7 +224,8 @@ def record_sweep(
         else:
             scratch = Path(workdir) / f"{i:05d}-{candidate.key}"
             scratch.mkdir(parents=True, exist_ok=True)
-            m = target.evaluate(candidate, runner, scratch, repeats)
+            ctx = TrialContext.for_job(target.job, runner, scratch, repeats=repeats, trial=i)
+            m = ctx.finish(target.evaluate(candidate, ctx))
             record = ReplayRecord(
                 config=config,
                 status=m.status,

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ..base import Prediction, Runner, RunResult, RunSpec, Target
+from ..base import Prediction, RunResult, RunSpec, Target
+from ..context import TrialContext
 from ..errors import JobError
+from ..outcome import Outcome, classify_run
 from ..space import Param, SearchSpace
 from ..stats import median
 from ..types import Candidate, Measurement, Status
@@ -170,7 +173,7 @@ class TrainingTarget(Target):
         argv += ["--compile"] if config.get("compile") else []
         return argv + list(w.extra_args)
 
-    def evaluate(self, candidate: Candidate, runner: Runner, workdir: Path, repeats: int) -> Measurement:
+    def evaluate(self, candidate: Candidate, ctx: TrialContext) -> Measurement:
         fp = self.fingerprint()
         reasons = self.check(candidate)
         if reasons:
@@ -178,16 +181,9 @@ class TrainingTarget(Target):
         samples: list[float] = []
         results: list[dict[str, Any]] = []
         wall = 0.0
-        for r in range(max(1, repeats)):
-            spec = RunSpec(
-                argv=self.command(candidate.config),
-                cwd=Path(workdir) / f"repeat-{r}",
-                env=dict(self.job.runner.env),
-                timeout_s=self.job.runner.timeout_s,
-                memory_mb=self.job.runner.memory_mb,
-                nproc=self.nproc,
-            )
-            res = runner.run(spec)
+        for r in range(max(1, ctx.repeats)):  # warm-up steps run inside each launch (workload.warmup_steps)
+            spec = ctx.spec(self.command(candidate.config), cwd=Path(ctx.workdir) / f"repeat-{r}", nproc=self.nproc)
+            res = ctx.run(spec, label=f"repeat-{r}")
             wall += res.wall_s
             tails = {"fingerprint": fp, "wall_s": wall, "stdout_tail": res.stdout_tail}
             tails["stderr_tail"] = res.stderr_tail
@@ -291,44 +287,53 @@ def error_line(stderr: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def classify(res: RunResult, *, compiled: bool, spec: RunSpec) -> tuple[Status, str] | None:
-    """Map a run's outcome onto the status taxonomy; None when it succeeded with a usable result."""
-    out = res.result or {}
-    if res.launch_error:
-        return Status.INFRASTRUCTURE, res.launch_error
-    steps = len(res.reports)
-    if res.stopped_early:
-        return Status.RUNTIME, f"stopped early by the scheduler after {steps} reported step(s)"
-    if res.timed_out:
-        hint = "; torch.compile runs in the warm-up: raise runner.timeout_s" if compiled and not steps else ""
-        return (
-            Status.TIMEOUT,
-            f"exceeded the {spec.timeout_s:.0f} s wall-time limit after {steps} timed step(s){hint}",
-        )
-    if res.memory_exceeded:
-        return (
-            Status.RUNTIME,
-            f"out of memory (the process tree exceeded the runner's {spec.memory_mb} MB limit)",
-        )
-    code = worker_exit_code(res)
-    if code == EXIT_OOM or out.get("error") == "oom":
-        return Status.RUNTIME, f"out of memory ({out.get('message') or error_line(res.stderr_tail)})"
-    if code == -9:
-        return (
-            Status.RUNTIME,
-            "out of memory (a worker was killed by SIGKILL, likely the kernel's OOM killer)",
-        )
-    if code == EXIT_BATCH_MISMATCH or out.get("error") == "batch_mismatch":
-        return Status.CONSTRAINTS, out.get("message") or error_line(res.stderr_tail)
-    if res.returncode != 0:
-        line = error_line(res.stderr_tail) or f"exit code {code}"
-        if compiled and _COMPILE.search(res.stderr_tail):
-            return Status.COMPILE, f"torch.compile failed: {line}"
-        if _INFRA.search(res.stderr_tail):
-            return Status.INFRASTRUCTURE, f"torchrun could not start the workers: {line}"
-        return Status.RUNTIME, line
+def _worker_failure(compiled: bool) -> Callable[[RunResult], Outcome | None]:
+    """The training script's own failure signs: its exit codes, torchrun's root cause, compile errors."""
+
+    def hook(res: RunResult) -> Outcome | None:
+        out = res.result or {}
+        code = worker_exit_code(res)
+        if code == EXIT_OOM or out.get("error") == "oom":
+            return Status.RUNTIME, f"out of memory ({out.get('message') or error_line(res.stderr_tail)})"
+        if code == -9:
+            return Status.RUNTIME, "out of memory (a worker was killed by SIGKILL, likely the kernel's OOM killer)"
+        if code == EXIT_BATCH_MISMATCH or out.get("error") == "batch_mismatch":
+            return Status.CONSTRAINTS, out.get("message") or error_line(res.stderr_tail)
+        if res.returncode != 0:
+            line = error_line(res.stderr_tail) or f"exit code {code}"
+            if compiled and _COMPILE.search(res.stderr_tail):
+                return Status.COMPILE, f"torch.compile failed: {line}"
+            if _INFRA.search(res.stderr_tail):
+                return Status.INFRASTRUCTURE, f"torchrun could not start the workers: {line}"
+            return Status.RUNTIME, line
+        return None
+
+    return hook
+
+
+def _check_result(out: dict[str, Any]) -> Outcome | None:
     if not isinstance(out.get("step_s"), list) or not out["step_s"] or "tokens_per_step" not in out:
         return Status.RUNTIME, "the run exited 0 but wrote no usable result JSON (step_s, tokens_per_step)"
     if out.get("correct") is False:
         return Status.CORRECTNESS, f"final loss is not finite ({out.get('loss')})"
     return None
+
+
+def classify(res: RunResult, *, compiled: bool, spec: RunSpec) -> Outcome | None:
+    """Map a run's outcome onto the status taxonomy (``classify_run`` with the training script's hooks)."""
+
+    def timeout_hint(r: RunResult) -> str:
+        steps = len(r.reports)
+        hint = "; torch.compile runs in the warm-up: raise runner.timeout_s" if compiled and not steps else ""
+        return f" after {steps} timed step(s){hint}"
+
+    return classify_run(
+        res,
+        timeout_s=spec.timeout_s,
+        memory_mb=spec.memory_mb,
+        result_path=spec.result_path,
+        failure=[_worker_failure(compiled)],
+        result_check=_check_result,
+        timeout_hint=timeout_hint,
+        what="the training run",
+    )
