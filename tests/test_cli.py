@@ -178,3 +178,175 @@ def test_a_dying_workload_is_a_measured_failure(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / ".tunesmith" / "tunesmith.db")
     rows = con.execute("SELECT state, measurement FROM trials").fetchall()
     assert len(rows) == 3 and all(json.loads(m)["status"] == "runtime" for _, m in rows)
+
+
+def study_status(tmp_path: Path, name: str = "toy") -> str | None:
+    con = sqlite3.connect(tmp_path / ".tunesmith" / "tunesmith.db")
+    try:
+        row = con.execute("SELECT status FROM studies WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
+
+
+def wait_for_done(tmp_path: Path, proc: subprocess.Popen, done: int = 1, timeout: float = 240) -> None:
+    db = tmp_path / ".tunesmith" / "tunesmith.db"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if db.exists() and sum(r[2] == "done" for r in finished_trials(db)) >= done:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"tune run ended early with {proc.returncode}")
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"the study did not finish {done} trial(s) in time")
+
+
+def background_run(job: Path, tmp_path: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "LANGSMITH_TRACING": "false"}
+    cmd = [sys.executable, "-m", "tunesmith.agents.frontends.cli", "run", str(job), "--plain", "--llm", "off", *extra]
+    return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+@pytest.mark.parametrize(("args", "rename", "needle"), [
+    (("--trials", "0"), None, "--trials 0"),
+    (("--trials", "-5"), None, "--trials -5"),
+    (("--strategy", "bogus"), None, "--strategy 'bogus'"),
+    ((), "..", "'..' cannot name a study"),
+    ((), ".hidden", "'.hidden' cannot name a study"),
+])
+def test_bad_overrides_and_names_are_one_line_and_store_nothing(tmp_path: Path, args, rename, needle) -> None:  # noqa: ANN001
+    job = make_job(tmp_path, trials=2)
+    if rename is not None:
+        job.write_text(job.read_text().replace('name = "toy"', f'name = "{rename}"'))
+    result = tune("run", str(job), "--llm", "off", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "fix:" in lines[0], result.stderr
+    state = tmp_path / ".tunesmith"
+    assert not (state / "tunesmith.db").exists()  # no study row, no store at all
+    hidden = [p for p in tmp_path.rglob(".*") if p != state and p.name != ".tunesmith"]
+    assert hidden == []
+
+
+def test_restart_while_another_process_runs_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=4, sleep=0.5)
+    proc = background_run(job, tmp_path)
+    try:
+        wait_for_done(tmp_path, proc)
+        result = tune("run", str(job), "--llm", "off", "--restart", "--plain", cwd=tmp_path)
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert f"being run by pid {proc.pid}" in result.stderr
+        con = sqlite3.connect(tmp_path / ".tunesmith" / "tunesmith.db")
+        names = [r[0] for r in con.execute("SELECT name FROM studies")]
+        studies_of_trials = {r[0] for r in con.execute("SELECT DISTINCT study FROM trials")}
+        con.close()
+        assert names == ["toy"] and studies_of_trials == {"toy"}  # nothing archived, no trial moved
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "speedup over the default:" in stdout and study_status(tmp_path) == "finished"
+
+
+def test_every_trial_failing_says_why_and_exits_5(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=3)
+    job.write_text(job.read_text() + '\n[objective]\nmetric = "secnds"\n')
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 5, result.stdout + result.stderr
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("every trial failed:"))
+    assert line.startswith("every trial failed: 3 runtime (") and "no finite number 'secnds'" in line
+    assert "timing unavailable" not in result.stdout and "report:" in result.stdout
+
+
+def test_a_result_that_is_not_an_object_is_named(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=2)
+    (tmp_path / "toy.py").write_text('import json, os\njson.dump([1, 2], open(os.environ["TUNESMITH_RESULT"], "w"))\n')
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 5, result.stdout + result.stderr
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("every trial failed:"))
+    assert line.startswith("every trial failed: 2 runtime (") and "result.json is a JSON list, not an object" in line
+    assert "no result JSON" not in result.stdout
+
+
+def test_default_that_cannot_be_measured_exits_5_and_one_that_is_wrong_exits_3(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=3)
+    crash_default = WORKLOAD.replace("seconds = ", "assert chunk > 1, 'the default crashes'\nseconds = ")
+    (tmp_path / "toy.py").write_text(crash_default)
+    result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "the default configuration (trial #1) could not be measured (runtime:" in result.stdout
+    assert "every trial failed" not in result.stdout
+    wrong_default = WORKLOAD.replace('{"seconds": seconds}', '{"seconds": seconds, "correct": chunk > 1}')
+    (tmp_path / "toy.py").write_text(wrong_default)
+    result = tune("run", str(job), "--llm", "off", "--restart", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+
+
+def test_closed_output_pipe_stops_quietly_and_resumes(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=6, sleep=0.2)
+    py = f"{sys.executable} -m tunesmith.agents.frontends.cli"
+    script = f"{py} run {job} --llm off | head -2; echo ${{PIPESTATUS[0]}} > rc"
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "LANGSMITH_TRACING": "false"})
+    assert (tmp_path / "rc").read_text().strip() == "141", result.stderr
+    assert result.stderr == "" and len(result.stdout.splitlines()) == 2
+    assert study_status(tmp_path) == "interrupted"
+    again = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert again.returncode == 0 and "resuming study 'toy'" in again.stdout
+    assert study_status(tmp_path) == "finished"
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_signal_marks_the_study_interrupted_and_it_resumes(tmp_path: Path, sig, code: int, word: str) -> None:  # noqa: ANN001
+    job = make_job(tmp_path, trials=4, sleep=1.0)
+    proc = background_run(job, tmp_path)
+    wait_for_done(tmp_path, proc)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert f"{word}: finished trials are stored" in stderr and "Traceback" not in stderr
+    assert study_status(tmp_path) == "interrupted"
+    assert "interrupted" in tune("list", cwd=tmp_path).stdout
+    again = tune("run", str(job), "--llm", "off", cwd=tmp_path)
+    assert again.returncode == 0 and "resuming study 'toy'" in again.stdout, again.stderr
+    done = [r for r in finished_trials(tmp_path / ".tunesmith" / "tunesmith.db") if r[2] == "done"]
+    assert len(done) == len({r[1] for r in done}) == 4
+
+
+@pytest.mark.slow
+def test_kill_during_remeasure_reuses_the_finished_remeasure(tmp_path: Path) -> None:
+    job = make_job(tmp_path, trials=2, sleep=1.5)
+    job.write_text(job.read_text().replace("remeasure = false", "remeasure = true"))
+    proc = background_run(job, tmp_path)
+    db = tmp_path / ".tunesmith" / "tunesmith.db"
+
+    def remeasures() -> list[tuple[str, int]]:
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT state, interrupted FROM trials WHERE json_extract(candidate, '$.origin')"
+                               " = 'remeasure' ORDER BY id").fetchall()
+        finally:
+            con.close()
+
+    deadline = time.time() + 300
+    while time.time() < deadline:  # the first re-measure finished, the second is running: kill now
+        rows = remeasures() if db.exists() else []
+        if len(rows) == 2 and rows[0][0] == "done" and rows[1][0] == "running":
+            break
+        if proc.poll() is not None:
+            pytest.fail("the study ended before its re-measures")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("no re-measure seen in time")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    result = tune("run", str(job), "--plain", "--llm", "off", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = remeasures()
+    assert [r for r in rows if not r[1]] == [("done", 0), ("done", 0)]  # the finished one was not run again
+    assert sum(r[1] for r in rows) == 1  # only the killed one is retried
+    assert "confirmed" in result.stdout or "speedup over the default" in result.stdout

@@ -1,16 +1,21 @@
-"""The study store: write-before-act, recovery of killed runs, refusal of a changed job, the writer lock."""
+"""The study store: write-before-act, recovery of killed runs, refusal of a changed job, the writer lock,
+and the ``StudyStorage`` conformance tests every backend must pass."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tunesmith.knowledge.storage import StudyStorage
 from tunesmith.knowledge.study_store import StudyStore
-from tunesmith.runners.errors import InfrastructureError, StudyConflictError
+from tunesmith.runners.errors import InfrastructureError, StudyConflictError, TunesmithError
 from tunesmith.runners.job import parse_job
 from tunesmith.runners.types import Candidate, Measurement, Reflection, Status, TrialState, Verdict
 
@@ -94,5 +99,138 @@ def test_corrupt_store_is_one_line(tmp_path: Path) -> None:
     bad.write_bytes(b"not a database" * 100)
     with pytest.raises(InfrastructureError) as info:
         StudyStore(bad)
-    assert "cannot be opened" in str(info.value)
+    assert "cannot be used" in str(info.value) and "\n" not in str(info.value)
     assert bad.read_bytes().startswith(b"not a database")  # nothing overwritten
+
+
+# -- conformance: every StudyStorage implementation ------------------------------------------------------
+# A new backend adds one entry here: a factory from a fresh folder to an open store (its own folder per call).
+IMPLEMENTATIONS: list = [
+    pytest.param(lambda folder: StudyStore(folder / "tunesmith.db"), id="sqlite"),
+]
+Factory = Callable[[Path], StudyStorage]
+
+
+@pytest.mark.parametrize("make", IMPLEMENTATIONS)
+def test_conformance_lifecycle(tmp_path: Path, make: Factory) -> None:
+    store = make(tmp_path)
+    assert isinstance(store, StudyStorage)
+    info, resumed = store.open_study(job(size_mb=4), job_path="j.toml")
+    assert not resumed and info.name == "s1" and info.status == "running" and info.job_path == "j.toml"
+    assert store.open_study(job(size_mb=4))[1] is True
+    with pytest.raises(StudyConflictError):
+        store.open_study(job(size_mb=5))
+    store.set_status("s1", "finished", llm_mode="offline")
+    assert store.study("s1").status == "finished" and store.study("s1").llm_mode == "offline"
+    store.save_usage("s1", {"llm": {"tokens": 3}})
+    assert store.study("s1").usage == {"llm": {"tokens": 3}}
+    assert [s.name for s in store.studies()] == ["s1"]
+    with pytest.raises(StudyConflictError):
+        store.study("nope")
+    store.close()
+
+
+@pytest.mark.parametrize("make", IMPLEMENTATIONS)
+def test_conformance_trials(tmp_path: Path, make: Factory) -> None:
+    store = make(tmp_path)
+    store.open_study(job())
+    a = store.start_trial("s1", Candidate(config={"a": 1}, origin="baseline"))
+    b = store.start_trial("s1", Candidate(config={"a": 2}))
+    assert (a.number, b.number) == (1, 2) and store.trial(b.id).state == TrialState.RUNNING
+    store.finish_trial(a.id, Measurement(status=Status.OK, samples=[1.0, 3.0]))
+    store.finish_trial(b.id, Measurement(status=Status.RUNTIME, detail="boom"))
+    store.set_verdict(a.id, Verdict.BASELINE, "the default")
+    assert store.trial(a.id).verdict == Verdict.BASELINE and store.trial(b.id).state == TrialState.FAILED
+    assert store.trial_by_number("s1", 2).id == b.id and store.trial_by_number("s1", 9) is None
+    assert [t.number for t in store.trials("s1")] == [1, 2] and store.count_trials("s1") == 2
+    assert [t.id for t in store.trials_since("s1", a.id)] == [b.id]
+    assert [t.id for t in store.trials_since("s1", 0, limit=1)] == [a.id]
+    assert store.finished("s1", a.candidate.key).id == a.id
+    c = store.start_trial("s1", Candidate(config={"a": 3}))
+    store.close()
+    store = make(tmp_path)  # the writer died with trial 3 running
+    assert [t.id for t in store.recover("s1")] == [c.id]
+    again = store.trial(c.id)
+    assert again.interrupted and again.state == TrialState.FAILED and not store.trial(a.id).interrupted
+    assert store.finished("s1", c.candidate.key) is None
+    assert [t.number for t in store.trials("s1", include_interrupted=False)] == [1, 2]
+    assert [t.number for t in store.trials_since("s1", 0, include_interrupted=False)] == [1, 2]
+    archived = store.archive("s1")
+    assert archived.startswith("s1@") and store.count_trials(archived) == 3 and store.trials("s1") == []
+    store.close()
+
+
+@pytest.mark.parametrize("make", IMPLEMENTATIONS)
+def test_conformance_events_reflections_and_lock(tmp_path: Path, make: Factory) -> None:
+    store, other = make(tmp_path), make(tmp_path)
+    store.open_study(job())
+    store.add_event("s1", "judge", "verdict", {"trial": 1})
+    assert [(e["node"], e["data"]) for e in store.events("s1")] == [("judge", {"trial": 1})]
+    store.add_reflection(Reflection(study="s1", workload="io/x", hardware="cpu", insight="i"))
+    assert [r.insight for r in store.reflections(study="s1")] == ["i"] and store.reflections(study="s2") == []
+    assert other.lock_holder("s1") is None
+    store.lock("s1")
+    assert other.lock_holder("s1") == os.getpid()
+    with pytest.raises(InfrastructureError, match=f"being run by pid {os.getpid()}"):
+        other.lock("s1")
+    store.close()
+    assert other.lock_holder("s1") is None
+    other.lock("s1")
+    other.close()
+
+
+def test_interface_covers_every_store_call() -> None:
+    """The rest of the code calls only what StudyStorage declares, so another backend can replace SQLite."""
+    root = Path(__file__).resolve().parents[1]
+    used: set[str] = set()
+    for folder in ("agents", "knowledge", "tools", "runners", "kernels"):
+        for path in (root / folder).rglob("*.py"):
+            if path.name not in ("study_store.py", "storage.py"):
+                used |= set(re.findall(r"\bstore\.([a-z_]+)\b", path.read_text(encoding="utf-8")))
+    declared = set(StudyStorage.__abstractmethods__) | {"read_only"}
+    assert used and used <= declared, sorted(used - declared)
+    assert not StudyStore.__abstractmethods__
+
+
+def test_name_that_is_not_a_file_name_is_refused_before_a_lock_file(tmp_path: Path) -> None:
+    store = StudyStore(tmp_path / "db.sqlite")
+    for bad in ("..", ".hidden", "a/b", ""):
+        with pytest.raises(TunesmithError):
+            store.lock(bad)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".lock")) == []
+
+
+def test_read_only_store_never_writes(tmp_path: Path) -> None:
+    store = StudyStore(tmp_path / "db.sqlite")
+    store.open_study(job())
+    store.start_trial("s1", Candidate(config={"a": 1}))
+    store.close()
+    digest = hashlib.sha256((tmp_path / "db.sqlite").read_bytes()).hexdigest()
+    ro = StudyStore(tmp_path / "db.sqlite", read_only=True)
+    assert ro.read_only and [t.number for t in ro.trials("s1")] == [1]
+    with pytest.raises(InfrastructureError, match="read-only"):
+        ro.lock("s1")
+    with pytest.raises(InfrastructureError):
+        ro.set_status("s1", "finished")
+    ro.close()
+    assert hashlib.sha256((tmp_path / "db.sqlite").read_bytes()).hexdigest() == digest
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(InfrastructureError, match="empty"):
+        StudyStore(tmp_path / "empty.db", read_only=True)
+    assert (tmp_path / "empty.db").read_bytes() == b""
+
+
+def test_foreign_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "db.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE studies (id INTEGER, title TEXT)")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(InfrastructureError, match="not a tunesmith study store") as info:
+            StudyStore(path, read_only=read_only)
+        assert "studies" in str(info.value)
+    assert path.read_bytes() == before

@@ -37,7 +37,19 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="tunesmith: tune a job on real hardware.")
-out = Console(soft_wrap=True)
+
+
+class _Stdout(Console):
+    """stdout; when its reader goes away (`tune run | head`) the command stops like Ctrl-C, quietly (exit 141)."""
+
+    def on_broken_pipe(self) -> None:
+        from tunesmith.agents.frontends.live import OutputClosed
+
+        _silence_stdout()
+        raise OutputClosed
+
+
+out = _Stdout(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 StateDir = Annotated[Path, typer.Option("--state-dir", help="where studies, checkpoints and scratch live")]
@@ -54,8 +66,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM: stop like Ctrl-C (the trial in flight is marked interrupted and retried on resume)."""
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001
-    raise Terminated
+_signals: list[int] = []  # stop signals received during this `tune run`
+
+
+def _on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
+    _signals.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _stop_if_signalled(node: str, message: str, data: dict[str, Any]) -> None:  # noqa: ARG001
+    """An observer called at every event: a signal whose exception Python swallowed (it landed in a
+    callback whose errors are ignored, such as a fork hook) still stops the study here."""
+    if _signals:
+        raise Terminated if _signals[-1] == signal.SIGTERM else KeyboardInterrupt
 
 
 def _fail(exc: TunesmithError) -> typer.Exit:
@@ -83,14 +106,19 @@ def _say(text: str) -> None:
         raise OutputClosed from None
 
 
-def _quiet_exit() -> typer.Exit:
-    """The reader closed our stdout: point it at /dev/null so nothing more is written, and leave quietly."""
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so nothing more (not even the flush at exit) hits the closed pipe."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def _quiet_exit() -> typer.Exit:
+    """The reader closed our stdout: leave quietly with the documented code."""
+    _silence_stdout()
     return typer.Exit(EXIT_OUTPUT_CLOSED)
 
 
@@ -130,12 +158,13 @@ def run(
 
     if llm is not None and llm not in ("auto", "off", "endpoint", "local"):
         raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use auto, off, endpoint or local"))
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    _signals.clear()
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         job = prepare_job(job_file, trials=trials, strategy=strategy)
         holder: list = []
         view = PlainView(out) if plain or not out.is_terminal else LiveView(out, holder)
-        with view, open_session(job, state_dir, llm_mode=llm, restart=restart, observers=[view],
+        with view, open_session(job, state_dir, llm_mode=llm, restart=restart, observers=[_stop_if_signalled, view],
                                 job_path=str(job_file)) as session:
             holder.append(session)
             _say(f"LLM mode: {session.llm_description}")
@@ -160,7 +189,8 @@ def run(
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
         raise _internal(exc, state_dir) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if baseline_failed(outcome):
         raise typer.Exit(EXIT_BASELINE_INCORRECT)
     if baseline_unmeasured(outcome):
