@@ -350,3 +350,65 @@ def test_kill_during_remeasure_reuses_the_finished_remeasure(tmp_path: Path) -> 
     assert [r for r in rows if not r[1]] == [("done", 0), ("done", 0)]  # the finished one was not run again
     assert sum(r[1] for r in rows) == 1  # only the killed one is retried
     assert "confirmed" in result.stdout or "speedup over the default" in result.stdout
+
+
+def test_live_view_reads_a_bounded_number_of_rows_per_event_and_renders_after_close() -> None:
+    """A big study: each event reads only the newest rows (no full re-read), and the last render, after the
+    session closed the store, comes from memory (it used to end every terminal run in an internal error)."""
+    import io
+    import tempfile
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tunesmith.agents.frontends.live import LiveView
+    from tunesmith.knowledge.study_store import StudyStore
+    from tunesmith.runners.job import parse_job
+    from tunesmith.runners.types import Candidate, Measurement, Status, Verdict
+
+    class Counting:
+        def __init__(self, store: StudyStore) -> None:
+            self.store, self.full_reads, self.rows = store, 0, []
+
+        def trials(self, *args, **kw):  # noqa: ANN002, ANN003, ANN202
+            self.full_reads += 1
+            return self.store.trials(*args, **kw)
+
+        def trials_since(self, *args, **kw):  # noqa: ANN002, ANN003, ANN202
+            found = self.store.trials_since(*args, **kw)
+            self.rows.append(len(found))
+            return found
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.store, name)
+
+    def add(store: StudyStore, x: int, verdict: Verdict | None = None) -> int:
+        t = store.start_trial("big", Candidate(config={"x": x}, origin="baseline" if x == 0 else "sampler"))
+        store.finish_trial(t.id, Measurement(status=Status.OK, samples=[10.0 - x / 1000, 10.0 - x / 1000]))
+        if verdict is not None:
+            store.set_verdict(t.id, verdict, "")
+        return t.number
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = StudyStore(Path(tmp) / "db.sqlite")
+        big = parse_job({"name": "big", "target": "replay", "workload": {}, "budget": {"trials": 2000}})
+        raw.open_study(big)
+        add(raw, 0, Verdict.BASELINE)
+        for x in range(1, 1500):
+            add(raw, x, Verdict.NOISE)
+        store = Counting(raw)
+        session = SimpleNamespace(store=store, study="big", llm_description="offline", job=big,
+                                  budget=SimpleNamespace(trials_used=1500, elapsed_s=1.0, tokens_used=0))
+        screen = io.StringIO()
+        view = LiveView(Console(file=screen, width=120, force_terminal=True), [session])  # type: ignore[list-item]
+        with view:
+            view("session", "resuming", {})
+            for x in range(1500, 1530):
+                number = add(raw, x, Verdict.BETTER)
+                view("judge", f"trial #{number}: better", {"trial": number, "verdict": "better"})
+            raw.close()  # the session closes the store before the view's last render
+        assert store.full_reads == 1  # once, to see where the resumed study stands
+        assert max(store.rows) <= LiveView.ROWS + 1
+        assert view.best is not None and view.best.number == 1530 and view.baseline.number == 1
+        text = screen.getvalue()
+        assert "budget: 1500/2000 trials" in text and "1530" in text
