@@ -1,11 +1,21 @@
-"""What stands in for the LLM planner when there is none: one rule-ordered coordinate-descent pass, then TPE.
+"""What stands in for the LLM planner when there is none: screen, then search where the metric moved.
 
-The pass starts at the baseline. For each parameter in ``rules`` order (the target's "most promising
-first" list, then any parameter it did not name) it tries the parameter's other grid values with every
-other parameter held at the incumbent; once all of them are measured, the incumbent moves to the best
-of them if one beat it. The pass is reconstructed from the history on every ``ask``, so the strategy is
-stateless and deterministic. When the pass is over, TPE, seeded with the whole history, proposes the
-rest. Every proposal has origin ``planner`` and a one-line rationale.
+1. **Baseline** first.
+2. **Screening**: each parameter, in ``rules`` order (the target's "most promising first" list, then any
+   parameter it did not name), is set to a far value with every other parameter at the baseline (see
+   ``screening.screening_values``: the other end of an ordered range, both ends from inside it, each
+   other choice of a short list). When that costs more than a third of the space, one far value per
+   parameter. A far value the feasibility check refuses is replaced by the next one towards the baseline.
+3. **Ranking**: parameters are ordered by the largest relative change screening saw (``rank_parameters``;
+   rules order breaks ties), and the screening winners of every parameter are tried together once.
+4. **Local search**: from the best config so far, coordinate descent over the ranked parameters (each
+   parameter's whole grid with the others held; the incumbent moves to the best once all are measured),
+   a second pass over the parameters that mattered if the first one moved.
+5. **TPE**, seeded with the whole history, proposes the rest.
+
+Every step is reconstructed from the history on each ``ask`` (the strategy is stateless and
+deterministic, so a resumed study continues exactly). Every proposal has origin ``planner`` and a
+one-line rationale.
 """
 
 from __future__ import annotations
@@ -17,15 +27,20 @@ from tunesmith.runners.types import Candidate, Trial
 
 from .base import Strategy, objective_value
 from .grid import Picker, complete_baseline, config_key
+from .screening import ScreenResult, ordered, rank_parameters, screening_summary, screening_values
 from .tpe import TPEStrategy
 
 PREFIX = "offline planner"
+Config = dict[str, Value]
 
 
 class OfflinePlannerStrategy(Strategy):
-    """Rule-ordered coordinate descent from the baseline (one pass), then TPE on the rest of the budget."""
+    """Screening from the baseline, coordinate descent over the parameters that moved the metric
+    (largest effect first), then TPE on the rest of the budget.
+    """
 
     name = "offline_planner"
+    passes = 2  # coordinate-descent passes (the second only over parameters screening found to matter)
 
     def __init__(self, *args, points: int = 5, n_startup_trials: int = 4, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -48,34 +63,123 @@ class OfflinePlannerStrategy(Strategy):
                 out[config_key(trial.candidate.config, trial.candidate.source)] = value
         return out
 
-    def _pass(self, picker: Picker, history: Sequence[Trial]) -> bool:
-        """Propose the pass's next untried neighbours; True once the whole pass has been proposed."""
-        values = self._values(history)
-        incumbent = complete_baseline(self.space, self.baseline)
-        best = values.get(config_key(incumbent))
-        for rank, name in enumerate(self.order, start=1):
-            held = dict(incumbent)
-            moved: tuple[dict[str, Value], float] | None = None
-            for value in self.space.get(name).grid(self.points):
-                if value == held[name]:
-                    continue
-                config = {**held, name: value}
-                rationale = f"{PREFIX}: vary {name} (rule #{rank}) from {held[name]} to {value} around the best so far"
+    # -- screening ----------------------------------------------------------------------------------
+    def screening_plan(self, base: Config) -> list[tuple[str, list[Value]]]:
+        """(parameter, values in preference order) slots: the far value first, then the values between
+        it and the baseline, to fall back on when the far one is infeasible.
+        """
+        slots: list[tuple[str, list[Value]]] = []
+        for name in self.order:
+            param = self.space.get(name)
+            grid = param.grid(self.points)
+            for far in screening_values(param, base[name], self.points):
+                if ordered(param):
+                    ranked = sorted(grid, key=lambda v, f=far: abs(v - f))  # type: ignore[operator, misc]
+                    toward = [v for v in ranked if v != base[name] and _between(v, far, base[name])]
+                    slots.append((name, toward or [far]))
+                else:
+                    slots.append((name, [far]))
+        if len(slots) > max(len(self.order), self.space.size(self.points) // 3):
+            first: dict[str, tuple[str, list[Value]]] = {}
+            for name, values in slots:
+                first.setdefault(name, (name, values))
+            slots = list(first.values())
+        return slots
+
+    def _screen(self, picker: Picker, base: Config, tried: set[str]) -> list[Config]:
+        """Offer the screening configs not yet tried; the screening configs (tried or offered)."""
+        configs = []
+        for rank, (name, values) in enumerate(self.screening_plan(base), start=1):
+            for value in values:
+                config = {**base, name: value}
+                if config_key(config) in tried:
+                    configs.append(config)
+                    break
+                if not picker.admissible(config):
+                    continue  # infeasible: the next value towards the baseline stands in
+                if picker.full:
+                    return configs
+                rationale = f"{PREFIX}: screen {name} (#{rank}): {base[name]} -> {value}, all else at the baseline"
                 picker.offer(config, "planner", rationale)
-                score = values.get(config_key(config))
-                if score is not None and self._better(score, best if moved is None else moved[1]):
-                    moved = (config, score)
-            if picker.full:
-                return False
-            if moved is not None:
-                incumbent, best = moved
+                configs.append(config)
+                break
+        return configs
+
+    # -- local search -------------------------------------------------------------------------------
+    def _descend(
+        self, picker: Picker, start: Config, ranked: list[tuple[str, float | None]], values: dict[str, float]
+    ) -> bool:
+        """Coordinate descent from ``start``; True once every line of it has been proposed."""
+        incumbent, best = start, values.get(config_key(start))
+        threshold = self.objective.min_effect
+        for sweep in (1, 2)[: self.passes]:
+            moved_any = False
+            for rank, (name, effect) in enumerate(ranked, start=1):
+                if sweep == 2 and (effect is None or effect < threshold):
+                    continue
+                size = "unmeasured" if effect is None else f"{effect:.0%} in screening"
+                moved: tuple[Config, float] | None = None
+                for value in self.space.get(name).grid(self.points):
+                    if value == incumbent[name]:
+                        continue
+                    config = {**incumbent, name: value}
+                    rationale = (
+                        f"{PREFIX}: vary {name} (effect #{rank}, {size}) from {incumbent[name]} to {value}"
+                        " around the best so far"
+                    )
+                    picker.offer(config, "planner", rationale)
+                    score = values.get(config_key(config))
+                    if score is not None and self._better(score, best if moved is None else moved[1]):
+                        moved = (config, score)
+                if picker.full:
+                    return False
+                if moved is not None:
+                    (incumbent, best), moved_any = moved, True
+            if not moved_any:
+                break
         return True
 
     def ask(self, history: Sequence[Trial], n: int = 1) -> list[Candidate]:
         picker = Picker(self, history, n)
         picker.offer_baseline(f"{PREFIX}: measure the baseline first")
-        if picker.full or not self._pass(picker, history) or picker.full:
+        if picker.full:
             return picker.picked
+        tried = {config_key(t.candidate.config, t.candidate.source) for t in history}
+        values = self._values(history)
+        base = complete_baseline(self.space, self.baseline)
+        screened = self._screen(picker, base, tried)
+        if picker.full:
+            return picker.picked
+        keys = {config_key(c) for c in screened}
+        results = [  # the planned screening runs only, so later one-away configs do not reorder the search
+            r for r in screening_summary(history, self.space, base, self.objective.minimize)
+            if config_key({**base, r.parameter: r.value}) in keys
+        ]
+        ranked = rank_parameters(results, self.order)
+        best: dict[str, ScreenResult] = {}
+        for r in results:  # each parameter's best screening value, if it beat the baseline
+            if r.effect is not None and r.effect > 0 and r.effect > getattr(best.get(r.parameter), "effect", 0):
+                best[r.parameter] = r
+        winners: Config = {name: r.value for name, r in best.items()}
+        phase = [base, *screened]
+        if len(winners) > 1:
+            combined = {**base, **winners}
+            names = ", ".join(f"{k}={v}" for k, v in winners.items())
+            picker.offer(combined, "planner", f"{PREFIX}: combine the screening winners ({names})")
+            phase.append(combined)
+            if picker.full:
+                return picker.picked
+        scored = [(values[config_key(c)], c) for c in phase if config_key(c) in values]
+        start = base
+        for score, config in scored:
+            if self._better(score, values.get(config_key(start))):
+                start = config
+        if not self._descend(picker, start, ranked, values) or picker.full:
+            return picker.picked
+        self._tpe(picker, history, values)
+        return picker.picked
+
+    def _tpe(self, picker: Picker, history: Sequence[Trial], values: dict[str, float]) -> None:
         tpe = TPEStrategy(
             self.space,
             self.objective,
@@ -86,12 +190,13 @@ class OfflinePlannerStrategy(Strategy):
             n_startup_trials=self.n_startup_trials,
             points=self.points,
         )
-        done = sum(objective_value(t) is not None for t in history)
         pending = [*history, *(Trial(study="offline", number=-1, candidate=c) for c in picker.picked)]
-        for c in tpe.ask(pending, n - len(picker.picked)):
-            picker.offer(
-                c.config,
-                "planner",
-                f"{PREFIX}: coordinate pass done; TPE proposes from {done} measured trials",
-            )
-        return picker.picked
+        for c in tpe.ask(pending, picker.n - len(picker.picked)):
+            rationale = f"{PREFIX}: screening and local search done; TPE proposes from {len(values)} measured configs"
+            picker.offer(c.config, "planner", rationale)
+
+
+def _between(value: Value, far: Value, base: Value) -> bool:
+    """Whether ``value`` lies from ``far`` up to (not including) ``base`` on an ordered parameter."""
+    low, high = (far, base) if far < base else (base, far)  # type: ignore[operator]
+    return low <= value <= high and value != base  # type: ignore[operator]
