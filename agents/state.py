@@ -18,6 +18,7 @@ class StudyState(TypedDict, total=False):
     queue: list[dict[str, Any]]  # coder -> run (validated candidates, re-measures included)
     finished: list[int]  # run -> judge: trial ids finished this round
     judged: list[int]  # judge -> reflector: trial ids with a verdict worth reflecting on
+    comparisons: dict[str, dict[str, Any]]  # judge -> reflector: trial id (str) -> the Speedup its verdict used
     incumbent: int | None  # trial id of the best confirmed trial (the baseline at first)
     awaiting_confirmation: dict[str, int]  # challenger trial id (str) -> incumbent trial id
     stop_reason: str | None

@@ -8,73 +8,89 @@ from typing import Any
 
 from tunesmith.knowledge.study_store import StudyStore
 from tunesmith.runners.secrets import redact
-from tunesmith.runners.stats import compare
-from tunesmith.runners.types import Trial, Verdict
+from tunesmith.runners.selection import (
+    Rules,
+    Speedup,
+    baseline_trial,
+    best_measured,
+    best_trial,
+    fastest_looking,
+    speedup_of,
+    study_result,
+    verdict_records,
+)
+from tunesmith.runners.types import Trial
 
-
-def best_trial(trials: list[Trial]) -> Trial | None:
-    """The confirmed best: the last trial the judge called better, else the baseline reference."""
-    wins = [t for t in trials if t.verdict == Verdict.BETTER]
-    if wins:
-        return wins[-1]
-    return next((t for t in trials if t.verdict == Verdict.BASELINE), None)
-
-
-def best_measured(trials: list[Trial], minimize: bool) -> Trial | None:
-    """The trial with the best median among timed, valid first measurements, confirmed or not."""
-    timed = [t for t in trials if t.candidate.origin != "remeasure" and t.measurement is not None
-             and t.measurement.ok and t.measurement.samples]
-    if not timed:
-        return None
-    pick = min if minimize else max
-    return pick(timed, key=lambda t: t.measurement.median)  # type: ignore[union-attr]
-
-
-def baseline_trial(trials: list[Trial]) -> Trial | None:
-    return next((t for t in trials if t.candidate.origin == "baseline" and t.measurement is not None), None)
+__all__ = ["baseline_trial", "best_measured", "best_trial", "best_measured_summary", "build_report",
+           "describe_speedup", "render_markdown", "speedup_summary", "write_report"]
 
 
 def speedup_summary(best: Trial | None, baseline: Trial | None, minimize: bool) -> dict[str, Any] | None:
-    """Speedup of best over baseline (>1 is better in either direction) with a 95 % bootstrap interval."""
-    if best is None or baseline is None:
+    """First run of ``best`` against the default's first run (for callers holding only two trials).
+
+    A study's reported speedup is ``build_report(...)["speedup"]`` (``selection.study_result``): the
+    final re-measure when there is one.
+    """
+    if best is None or baseline is None or best.measurement is None or baseline.measurement is None:
         return None
-    b, d = best.measurement, baseline.measurement
-    if not (b and d and b.samples and d.samples):
+    if not (best.measurement.samples and baseline.measurement.samples):
         return None
-    cmp = compare(b.samples, d.samples, minimize=minimize)
-    return {"speedup": cmp.speedup, "low": 1 + cmp.low, "high": 1 + cmp.high,
-            "best_median": b.median, "best_iqr": b.iqr, "baseline_median": d.median, "baseline_iqr": d.iqr,
-            "n_best": len(b.samples), "n_baseline": len(d.samples)}
+    return speedup_of(best.measurement.samples, baseline.measurement.samples, minimize=minimize, min_effect=0.02,
+                      basis="first run vs the default's first run", seed=best.number, trial=best.number,
+                      reference_trial=baseline.number, against_default=True).as_dict()
 
 
-def best_measured_summary(trials: list[Trial], baseline: Trial | None, best: Trial | None,
-                        minimize: bool) -> dict[str, Any] | None:
-    """The fastest-looking trial when the judge confirmed nothing better than it: its unconfirmed ratio."""
-    top = best_measured(trials, minimize)
-    if top is None or baseline is None or best is None or top.id in (best.id, baseline.id):
+def best_measured_summary(trials: list[Trial], baseline: Trial | None, best: Trial | None, minimize: bool,
+                          records: dict[int, Speedup] | None = None) -> dict[str, Any] | None:
+    """The fastest-looking trial when the judge confirmed nothing better than it, with the comparison its
+    verdict used (``records``, from the reasoning trail) or its first run against the default's."""
+    top, sp = fastest_looking(trials, baseline, best, Rules(minimize=minimize), records)
+    if top is None or sp is None:
         return None
-    return {"number": top.number, "config": top.candidate.config, "verdict": top.verdict.value if top.verdict else None,
-            **(speedup_summary(top, baseline, minimize) or {})}
+    return {**sp.as_dict(), "number": top.number, "config": top.candidate.config,
+            "verdict": top.verdict.value if top.verdict else None}
+
+
+def describe_speedup(sp: Speedup, final: bool, metric: str) -> str:
+    """The one line a user reads about the best config against the default (CLI, status, report)."""
+    if not sp.available:
+        return f"speedup over {sp.versus()} unavailable: {sp.unavailable_reason}"
+    sides = (f"{metric} median {sp.median:.4g} (IQR {sp.iqr:.2g}, n={sp.n}) vs {sp.reference_median:.4g} "
+             f"(IQR {sp.reference_iqr:.2g}, n={sp.n_reference})")
+    if final and not sp.confirmed:
+        return (f"not confirmed at the final re-measure: {sp.interval()} over the default ({sp.basis}; {sides}); "
+                "the best config is the judge's pick, with this caveat")
+    return f"speedup over {sp.versus()}: {sp.interval()}, {sp.basis}; {sides}"
 
 
 def build_report(store: StudyStore, study: str) -> dict[str, Any]:
     info = store.study(study)
     trials = store.trials(study)
-    minimize = info.job.get("objective", {}).get("direction", "minimize") == "minimize"
-    best, baseline = best_trial(trials), baseline_trial(trials)
+    events = store.events(study)
+    rules = Rules.from_definition(info.job)
+    metric = str(info.job.get("objective", {}).get("metric", "metric"))
+    result = study_result(trials, rules, verdict_records(events))
+    best, baseline = result.best, result.baseline
     timed = any(t.measurement and t.measurement.samples for t in trials)
+    fastest = None
+    if result.fastest is not None and result.fastest_speedup is not None:
+        top = result.fastest
+        fastest = {**result.fastest_speedup.as_dict(), "number": top.number, "config": top.candidate.config,
+                   "verdict": top.verdict.value if top.verdict else None}
     return {
         "study": info.name, "target": info.target, "status": info.status, "llm_mode": info.llm_mode,
         "objective": info.job.get("objective", {}), "created_at": info.created_at, "updated_at": info.updated_at,
         "timing_available": timed,
         "baseline": _trial_json(baseline) if baseline else None,
         "best": _trial_json(best) if best else None,
-        "speedup": speedup_summary(best, baseline, minimize) if not (best and baseline and best.id == baseline.id) else None,
-        "best_measured": best_measured_summary(trials, baseline, best, minimize),
+        "speedup": result.speedup.as_dict() if result.speedup else None,
+        "speedup_line": describe_speedup(result.speedup, result.final, metric) if result.speedup else None,
+        "final": result.final,
+        "best_measured": fastest,
         "fingerprint": (baseline.measurement.fingerprint if baseline and baseline.measurement else {}),
         "trials": [_trial_json(t) for t in trials],
         "reflections": [r.model_dump() for r in store.reflections(study=study)],
-        "events": store.events(study),
+        "events": events,
         "llm_usage": info.usage,
     }
 
@@ -113,14 +129,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     if best and base and best["number"] == base["number"]:
         lines += ["", "No candidate beat the default by a confirmed margin: the default is the best confirmed "
                   "configuration."]
-    elif sp:
-        lines += ["", f"**Speedup over the default: {sp['speedup']:.3f}×** (95 % interval {sp['low']:.3f}–{sp['high']:.3f}); "
-                  f"{obj.get('metric')} median {_fmt(sp['best_median'])} (IQR {_fmt(sp['best_iqr'])}, n={sp['n_best']}) vs "
-                  f"{_fmt(sp['baseline_median'])} (IQR {_fmt(sp['baseline_iqr'])}, n={sp['n_baseline']})."]
+    elif sp and report["speedup_line"]:
+        line = report["speedup_line"]
+        lines += ["", f"**{line[0].upper()}{line[1:]}**."]
     top = report.get("best_measured")
     if top and top.get("speedup"):
         lines += ["", f"Fastest-looking trial, not confirmed by the judge: #{top['number']} `{json.dumps(top['config'])}` "
-                  f"at {top['speedup']:.3f}× (95 % interval {top['low']:.3f}–{top['high']:.3f}; verdict {top['verdict']})."]
+                  f"at {Speedup.from_dict(top).interval()} against {Speedup.from_dict(top).versus()} "
+                  f"({top['basis']}; verdict {top['verdict']})."]
     lines += ["", "## Trials", "", "| # | origin | config | status | median | IQR | n | verdict | explanation |",
               "|---|---|---|---|---|---|---|---|---|"]
     for t in report["trials"]:

@@ -199,13 +199,14 @@ def run(
 
 def _print_outcome(outcome, metric: str, minimize: bool, report_path: Path) -> None:  # noqa: ANN001
     from tunesmith.agents.study import baseline_unmeasured, failure_summary
-    from tunesmith.knowledge.report import best_measured_summary, speedup_summary
+    from tunesmith.knowledge.report import describe_speedup
 
     _say(f"stopped: {outcome.stop_reason}")
     best, base = outcome.best, outcome.baseline
     if best is not None:
         _say(f"best config (trial #{best.number}): {json.dumps(best.candidate.config)}")
-    sp = speedup_summary(best, base, minimize)
+    result = outcome.result
+    sp = result.speedup if result is not None else None  # the reported one: the final re-measure when there is one
     first_runs = [t for t in outcome.trials if t.candidate.origin != "remeasure" and not t.interrupted]
     if first_runs and not any(t.measurement and t.measurement.ok for t in first_runs):
         _say(f"every trial failed: {failure_summary(outcome.trials)}")
@@ -218,15 +219,13 @@ def _print_outcome(outcome, metric: str, minimize: bool, report_path: Path) -> N
         _say("the default configuration was never run, so no speedup can be stated")
     elif best is not None and best.id == base.id:
         _say("no candidate beat the default by a confirmed margin (see the report for each comparison)")
-        top = best_measured_summary(outcome.trials, base, best, minimize)
-        if top and top.get("speedup"):
-            _say(f"fastest-looking trial #{top['number']} (not confirmed, verdict {top['verdict'] or 'unjudged'}): "
-                 f"{json.dumps(top['config'])} at {top['speedup']:.3f}x "
-                 f"(95% interval {top['low']:.3f}-{top['high']:.3f})")
-    elif sp:
-        _say(f"speedup over the default: {sp['speedup']:.3f}x (95% interval {sp['low']:.3f}-{sp['high']:.3f}); "
-             f"{metric} median {sp['best_median']:.4g} (IQR {sp['best_iqr']:.2g}) vs default "
-             f"{sp['baseline_median']:.4g} (IQR {sp['baseline_iqr']:.2g})")
+        top, tsp = (result.fastest, result.fastest_speedup) if result is not None else (None, None)
+        if top is not None and tsp is not None and tsp.available:
+            _say(f"fastest-looking trial #{top.number} (not confirmed, verdict "
+                 f"{top.verdict.value if top.verdict else 'unjudged'}): {json.dumps(top.candidate.config)} at "
+                 f"{tsp.interval()} against {tsp.versus()} ({tsp.basis})")
+    elif sp is not None:
+        _say(describe_speedup(sp, result.final, metric))  # type: ignore[union-attr]
     elif not any(t.measurement and t.measurement.samples for t in outcome.trials):
         _say("timing unavailable: candidates were checked for correctness only")
     _say(f"report: {report_path}")
@@ -285,9 +284,8 @@ def status(study: Annotated[str | None, typer.Argument()] = None, state_dir: Sta
                           f"{t['median']:.4g}" if t["median"] is not None else "–",
                           f"{t['iqr']:.2g}" if t["iqr"] is not None else "–", t["verdict"] or "")
         out.print(table)
-        sp = report["speedup"]
-        if sp:
-            out.print(f"best vs default: {sp['speedup']:.3f}x [{sp['low']:.3f}, {sp['high']:.3f}]")
+        if report["speedup_line"]:
+            out.print(report["speedup_line"], markup=False, highlight=False)
         elif report["best"] and report["baseline"] and report["best"]["number"] == report["baseline"]["number"]:
             out.print("the default is the best confirmed configuration")
         out.file.flush()

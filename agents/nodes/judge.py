@@ -1,7 +1,9 @@
 """Judge node: the verdict (better / worse / noise / invalid) is computed by code from the statistics.
 
-An apparent win is re-measured (challenger and incumbent again, back to back) before it is declared;
-the LLM, when present, only explains the verdict the numbers gave.
+An apparent win is re-measured (challenger and incumbent again, back to back) and decided on those fresh
+samples alone before it is declared; the LLM, when present, only explains the verdict the numbers gave.
+Each verdict's comparison (``selection.Speedup``) is recorded with it, in the reasoning trail's event
+and in the state the reflector reads, so nothing downstream computes it again.
 """
 
 from __future__ import annotations
@@ -11,34 +13,39 @@ from typing import Any
 from tunesmith.agents.explain import explain_verdict
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
-from tunesmith.runners.stats import Comparison, compare, decide
+from tunesmith.runners import selection
+from tunesmith.runners.selection import Rules, Speedup
 from tunesmith.runners.types import Candidate, Trial, Verdict
 
 
 def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
+    rules = Rules.from_job(session.job)
     incumbent_id = state.get("incumbent")
     awaiting = dict(state.get("awaiting_confirmation") or {})
     store = session.store
     finished = [store.trial(i) for i in state.get("finished", [])]
     remeasures = {t.candidate.key: t for t in finished if t.candidate.origin == "remeasure"}
     requeue: list[dict[str, Any]] = []
-    judged: list[int] = []
+    judged: list[int] = list(state.get("judged") or [])  # a round's first looks and confirmations both count
+    comparisons: dict[str, dict[str, Any]] = dict(state.get("comparisons") or {})
 
     for trial in finished:
-        if trial.candidate.origin == "remeasure" or trial.verdict is not None:
+        if not selection.is_first_run(trial) or trial.verdict is not None:
             continue
         incumbent = store.trial(incumbent_id) if incumbent_id is not None else None
-        verdict, why, cmp = _first_look(trial, incumbent, session)
+        verdict, why, sp = _first_look(trial, incumbent, session, rules)
         if verdict is None:  # an apparent win: re-measure both before declaring it
             awaiting[str(trial.id)] = incumbent_id  # type: ignore[assignment]
             requeue += [_remeasure(incumbent.candidate), _remeasure(trial.candidate)]  # type: ignore[union-attr]
-            store.set_verdict(trial.id, Verdict.NOISE, f"apparent win {why}; re-measuring")  # type: ignore[arg-type]
-            session.emit("judge", f"trial #{trial.number}: apparent win {why} — re-measuring before believing it")
+            _record(session, trial, Verdict.NOISE, f"apparent win {why}; re-measuring", sp,
+                    message=f"trial #{trial.number}: apparent win {why} — re-measuring before believing it")
             continue
         if verdict in (Verdict.BASELINE, Verdict.BETTER):  # BETTER here only when re-measuring is off
             incumbent_id = trial.id
-        _settle(session, trial, verdict, why, cmp)
+        _settle(session, trial, verdict, why, sp)
         judged.append(trial.id)  # type: ignore[arg-type]
+        if sp is not None:
+            comparisons[str(trial.id)] = sp.as_dict()
 
     for ch_id, inc_id in list(awaiting.items()):
         challenger, incumbent = store.trial(int(ch_id)), store.trial(inc_id)
@@ -46,21 +53,26 @@ def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
         if r_ch is None or r_inc is None:
             continue
         del awaiting[ch_id]
-        verdict, why, cmp = _confirm(challenger, incumbent, r_ch, r_inc, session)
+        sp = selection.confirmation(challenger, incumbent, r_ch, r_inc, rules)
+        verdict = Verdict.BETTER if sp.confirmed else Verdict.NOISE
+        text = f"{sp.gain_text()} vs trial #{incumbent.number} on the {sp.basis}"
+        why = f"confirmed {text}" if sp.confirmed else f"not confirmed on re-measure: {text}"
         if verdict == Verdict.BETTER:
             incumbent_id = challenger.id
-        _settle(session, challenger, verdict, why, cmp)
+        _settle(session, challenger, verdict, why, sp)
         judged.append(challenger.id)  # type: ignore[arg-type]
+        comparisons[str(challenger.id)] = sp.as_dict()
 
     stop = _patience_exhausted(session)
     update: dict[str, Any] = {"incumbent": incumbent_id, "awaiting_confirmation": awaiting, "judged": judged,
-                              "queue": requeue, "finished": []}
+                              "comparisons": comparisons, "queue": requeue, "finished": []}
     if stop:
         update["stop_reason"] = stop
     return update
 
 
-def _first_look(trial: Trial, incumbent: Trial | None, session: TuningSession) -> tuple[Verdict | None, str, Comparison | None]:
+def _first_look(trial: Trial, incumbent: Trial | None, session: TuningSession,
+                rules: Rules) -> tuple[Verdict | None, str, Speedup | None]:
     m = trial.measurement
     if m is None or not m.ok:
         status = m.status.value if m else "missing"
@@ -71,43 +83,30 @@ def _first_look(trial: Trial, incumbent: Trial | None, session: TuningSession) -
         why = "the default configuration" if trial.candidate.origin == "baseline" else (
             "first valid timed result: the reference for later trials")
         return Verdict.BASELINE, why, None
-    cmp = compare(m.samples, incumbent.measurement.samples, minimize=session.job.objective.minimize,  # type: ignore[union-attr]
-                  seed=trial.number)
-    decision = decide(cmp, min_effect=session.job.objective.min_effect)
-    text = f"{cmp.improvement:+.1%} [{cmp.low:+.1%}, {cmp.high:+.1%}] vs trial #{incumbent.number}"
-    if decision == "better":
-        if session.job.measure.remeasure:
-            return None, text, cmp
-        return Verdict.BETTER, text, cmp
-    return Verdict(decision), text, cmp
+    sp = selection.first_look(trial, incumbent, rules)
+    text = f"{sp.gain_text()} vs trial #{incumbent.number}"
+    if sp.decision == "better":
+        return (None if rules.remeasure else Verdict.BETTER), text, sp
+    return Verdict(sp.decision), text, sp
 
 
-def _confirm(ch: Trial, inc: Trial, r_ch: Trial, r_inc: Trial, session: TuningSession) -> tuple[Verdict, str, Comparison | None]:
-    for t in (r_ch, r_inc):
-        if t.measurement is None or not t.measurement.ok or not t.measurement.samples:
-            detail = t.measurement.detail if t.measurement else "missing"
-            return Verdict.NOISE, f"not confirmed: re-measure trial #{t.number} failed ({detail})", None
-    minimize, eff = session.job.objective.minimize, session.job.objective.min_effect
-    again = compare(r_ch.measurement.samples, r_inc.measurement.samples, minimize=minimize, seed=r_ch.number)  # type: ignore[union-attr]
-    pooled = compare(ch.measurement.samples + r_ch.measurement.samples,  # type: ignore[union-attr]
-                     inc.measurement.samples + r_inc.measurement.samples,  # type: ignore[union-attr]
-                     minimize=minimize, seed=ch.number)
-    text = (f"{pooled.improvement:+.1%} [{pooled.low:+.1%}, {pooled.high:+.1%}] vs trial #{inc.number} pooled over "
-            f"{pooled.n_challenger}+{pooled.n_incumbent} samples; re-measure alone {again.improvement:+.1%}")
-    if decide(again, min_effect=eff) == "better" and decide(pooled, min_effect=eff) == "better":
-        return Verdict.BETTER, "confirmed " + text, pooled
-    return Verdict.NOISE, "not confirmed on re-measure: " + text, pooled
-
-
-def _settle(session: TuningSession, trial: Trial, verdict: Verdict, why: str, cmp: Comparison | None) -> None:
+def _settle(session: TuningSession, trial: Trial, verdict: Verdict, why: str, sp: Speedup | None) -> None:
     explanation = why
     if verdict in (Verdict.BETTER, Verdict.WORSE):
         extra = explain_verdict(session, trial, verdict, why)
         if extra:
             explanation = f"{why}. LLM explanation: {extra}"
+    _record(session, trial, verdict, explanation, sp)
+
+
+def _record(session: TuningSession, trial: Trial, verdict: Verdict, explanation: str, sp: Speedup | None,
+            message: str | None = None) -> None:
+    """The event (with the comparison as data) first, then the verdict: a kill in between re-judges the
+    trial on resume, with the same seeded numbers, so no stored verdict lacks its recorded comparison."""
+    session.emit("judge", message or f"trial #{trial.number}: {verdict.value} — {explanation}", trial=trial.number,
+                 verdict=verdict.value, improvement=sp.improvement if sp else None,
+                 comparison=sp.as_dict() if sp else None)
     session.store.set_verdict(trial.id, verdict, explanation)  # type: ignore[arg-type]
-    session.emit("judge", f"trial #{trial.number}: {verdict.value} — {explanation}", trial=trial.number,
-                 verdict=verdict.value, improvement=cmp.improvement if cmp else None)
 
 
 def _remeasure(cand: Candidate) -> dict[str, Any]:
@@ -122,7 +121,7 @@ def _patience_exhausted(session: TuningSession) -> str | None:
         return None
     since = 0
     for t in session.store.trials(session.study, include_interrupted=False):
-        if t.candidate.origin == "remeasure":
+        if not selection.is_first_run(t):
             continue
         since = 0 if t.verdict in (Verdict.BETTER, Verdict.BASELINE) else since + 1
     return f"no confirmed improvement in the last {since} trials (patience {patience})" if since >= patience else None

@@ -8,19 +8,31 @@ from tunesmith.agents.explain import phrase_lesson
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
 from tunesmith.runners.fingerprint import fingerprint_id
-from tunesmith.runners.stats import compare
+from tunesmith.runners.selection import Speedup, verdict_records
 from tunesmith.runners.types import Reflection, Status, Trial, Verdict
 
 
 def reflect(state: StudyState, session: TuningSession) -> dict[str, Any]:
-    """One reflection per confirmed win and per distinct kind of failure."""
-    trials = session.store.trials(session.study, include_interrupted=False)
-    baseline = next((t for t in trials if t.verdict == Verdict.BASELINE), None)
+    """One reflection per confirmed win and per distinct kind of failure.
+
+    A win's evidence is the comparison its verdict used (handed over by the judge, or recorded in the
+    reasoning trail after a resume): never recomputed.
+    """
     known = {r.insight for r in session.store.reflections(study=session.study)}
+    comparisons = dict(state.get("comparisons") or {})
+    records: dict[int, Speedup] | None = None
     for tid in state.get("judged", []):
         trial = session.store.trial(tid)
-        if trial.verdict == Verdict.BETTER and baseline is not None:
-            reflection = _win(session, trial, baseline)
+        if trial.verdict == Verdict.BETTER:
+            raw = comparisons.get(str(tid))
+            if raw is None:
+                records = records if records is not None else verdict_records(session.store.events(session.study))
+                sp = records.get(trial.number)
+            else:
+                sp = Speedup.from_dict(raw)
+            if sp is None or not sp.available:
+                continue
+            reflection = _win(session, trial, sp)
         elif trial.verdict == Verdict.INVALID and trial.measurement and trial.measurement.status != Status.INFRASTRUCTURE:
             reflection = _failure(session, trial)
         else:
@@ -30,7 +42,7 @@ def reflect(state: StudyState, session: TuningSession) -> dict[str, Any]:
         known.add(reflection.insight)
         session.store.add_reflection(reflection)
         session.emit("reflector", f"lesson ({reflection.author}): {reflection.insight}", trial=trial.number)
-    return {"judged": []}
+    return {"judged": [], "comparisons": {}}
 
 
 def _hardware(session: TuningSession) -> str:
@@ -43,14 +55,13 @@ def _diff(config: dict[str, Any], reference: dict[str, Any]) -> str:
     return ", ".join(changed) or "the same config"
 
 
-def _win(session: TuningSession, trial: Trial, baseline: Trial) -> Reflection:
-    obj = session.job.objective
-    cmp = compare(trial.measurement.samples, baseline.measurement.samples, minimize=obj.minimize)  # type: ignore[union-attr]
-    evidence = (f"{_diff(trial.candidate.config, baseline.candidate.config)} changed {obj.metric} by "
-                f"{cmp.improvement:+.1%} [{cmp.low:+.1%}, {cmp.high:+.1%}] against the default "
-                f"(trials #{trial.number} vs #{baseline.number}"
-                f"{', confirmed by re-measure' if session.job.measure.remeasure else ''})")
-    return _lesson(session, evidence, [baseline.number, trial.number], cmp.improvement, 0.6)
+def _win(session: TuningSession, trial: Trial, sp: Speedup) -> Reflection:
+    """Evidence from the verdict's own comparison: the config change against the reference it beat."""
+    reference = session.store.trial_by_number(session.study, sp.reference) if sp.reference is not None else None
+    ref_config = reference.candidate.config if reference is not None else {}
+    evidence = (f"{_diff(trial.candidate.config, ref_config)} changed {session.job.objective.metric} by "
+                f"{sp.gain_text()} against {sp.versus()} (trial #{trial.number} vs #{sp.reference}; {sp.basis})")
+    return _lesson(session, evidence, [n for n in (sp.reference, trial.number) if n is not None], sp.improvement, 0.6)
 
 
 def _failure(session: TuningSession, trial: Trial) -> Reflection:
