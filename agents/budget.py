@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tunesmith.runners.job import Budget
+from tunesmith.runners.selection import REPEAT_ORIGINS
 from tunesmith.runners.types import Status, Trial
 
 
@@ -26,7 +27,7 @@ def counted_trials(trials: Iterable[Trial]) -> int:
 
     The judge's re-measures and proposals rejected before running are not counted.
     """
-    return sum(1 for t in trials if t.candidate.origin != "remeasure" and not rejected_before_running(t))
+    return sum(1 for t in trials if t.candidate.origin not in REPEAT_ORIGINS and not rejected_before_running(t))
 
 
 @dataclass

@@ -18,7 +18,6 @@ from tunesmith.agents.budget import BudgetTracker
 from tunesmith.agents.graph import build_graph
 from tunesmith.agents.session import Observer, TuningSession
 from tunesmith.agents.strategies.base import Strategy
-from tunesmith.knowledge.report import best_trial
 from tunesmith.knowledge.storage import check_study_name
 from tunesmith.knowledge.study_store import StudyStore
 from tunesmith.runners.base import Target
@@ -27,7 +26,8 @@ from tunesmith.runners.containment import reap_leftovers
 from tunesmith.runners.errors import InfrastructureError, JobError, TunesmithError
 from tunesmith.runners.executors import build_executor
 from tunesmith.runners.job import Job, StrategyConfig, load_job
-from tunesmith.runners.types import Status, Trial, Verdict
+from tunesmith.runners.selection import Rules, StudyResult, incumbent_trial, study_result, verdict_records
+from tunesmith.runners.types import Status, Trial
 from tunesmith.tools.plugins import TARGETS, runner_registry
 
 
@@ -42,6 +42,7 @@ class StudyOutcome:
     best: Trial | None
     trials: list[Trial]
     resumed: bool
+    result: StudyResult | None = None  # baseline, best, the reported speedup (selection.study_result)
 
 
 def prepare_job(path: str | Path, *, trials: int | None = None, strategy: str | None = None) -> Job:
@@ -91,8 +92,8 @@ def build_strategy(job: Job, target: Target, session_hooks: dict[str, Any]) -> S
 
 
 def _incumbent(trials: list[Trial]) -> int | None:
-    best = [t for t in trials if t.verdict in (Verdict.BETTER, Verdict.BASELINE)]
-    return best[-1].id if best else None
+    best = incumbent_trial(trials)
+    return best.id if best else None
 
 
 @contextmanager
@@ -185,11 +186,11 @@ def drive(session: TuningSession) -> StudyOutcome:
     finally:
         conn.close()
     trials = session.store.trials(session.study)
+    result = study_result(trials, Rules.from_job(session.job), verdict_records(session.store.events(session.study)))
     return StudyOutcome(
         study=session.study, stop_reason=final.get("stop_reason") or "done",
         llm_description=session.llm_description,
-        baseline=next((t for t in trials if t.candidate.origin == "baseline" and not t.interrupted), None),
-        best=best_trial(trials), trials=trials, resumed=session.resumed)
+        baseline=result.baseline, best=result.best, trials=trials, resumed=session.resumed, result=result)
 
 
 def baseline_failed(outcome: StudyOutcome) -> bool:

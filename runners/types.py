@@ -31,7 +31,7 @@ class Status(str, Enum):
     INFRASTRUCTURE = "infrastructure"  # the runner/machine failed, not the candidate
 
 
-Origin = Literal["baseline", "planner", "sampler", "user", "remeasure", "coder"]
+Origin = Literal["baseline", "planner", "sampler", "user", "remeasure", "coder", "final"]  # final: the end-of-study re-measure
 
 
 class Candidate(BaseModel):

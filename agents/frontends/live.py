@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tunesmith.agents.session import TuningSession
-from tunesmith.knowledge.report import baseline_trial, best_trial, speedup_summary
+from tunesmith.runners.selection import Rules, Speedup, study_result, verdict_records
 from tunesmith.runners.types import Trial, Verdict
 
 
@@ -61,19 +61,21 @@ class LiveView:
         self.baseline: Trial | None = None
         self.title = ""
         self._loaded = False
-        self._speedup: tuple[tuple[Any, ...], dict[str, Any] | None] = ((), None)
+        self._speedup: Speedup | None = None  # the comparison the latest win's verdict (or the final) used
 
     def __call__(self, node: str, message: str, data: dict[str, Any]) -> None:
         self.activity.append(f"[bold]{node}[/bold] {message}")
         if self.session_ref:
             self.refresh(self.session_ref[0], data)
+            self._take_speedup(node, data)
         self.live.update(self.render())
 
     def refresh(self, s: TuningSession, data: dict[str, Any]) -> None:
         """Bring the in-memory rows up to date: a bounded read, whatever the study's size."""
         if not self._loaded:  # once per run: where a resumed study stands
             every = s.store.trials(s.study)
-            self.best, self.baseline = best_trial(every), baseline_trial(every)
+            result = study_result(every, Rules.from_job(s.job), verdict_records(s.store.events(s.study)))
+            self.best, self.baseline, self._speedup = result.best, result.baseline, result.speedup
             self.rows = every[-self.ROWS:]
             self._loaded = True
         else:
@@ -104,22 +106,18 @@ class LiveView:
                           m.status.value if m else t.state.value, f"{m.median:.4g}" if m and m.median else "–",
                           f"{m.iqr:.2g}" if m and m.iqr is not None and m.samples else "–",
                           t.verdict.value if t.verdict else "")
-        sp = self._speedup_summary(s.job.objective.minimize)
+        sp = self._speedup
         head = (f"budget: {s.budget.trials_used}/{s.job.budget.trials} trials, {s.budget.elapsed_s:.0f} s, "
                 f"{s.budget.tokens_used} LLM tokens")
-        if sp:
-            head += f" | best vs default: {sp['speedup']:.3f}× [{sp['low']:.3f}, {sp['high']:.3f}]"
+        if sp is not None and self.best is not None and sp.trial == self.best.number:
+            head += f" | best vs {sp.versus()}: {sp.interval()}" + ("" if sp.confirmed else " (not confirmed)")
         return Group(Text(head), table, Panel("\n".join(self.activity), title="agents"))
 
-    def _speedup_summary(self, minimize: bool) -> dict[str, Any] | None:
-        """Best vs baseline, recomputed only when either changes (the bootstrap is not free)."""
-        best, base = self.best, self.baseline
-        key = (best.id if best else None, base.id if base else None,
-               len(best.measurement.samples) if best and best.measurement else 0)
-        if key != self._speedup[0]:
-            same = best is not None and base is not None and best.id == base.id
-            self._speedup = (key, None if same else speedup_summary(best, base, minimize))
-        return self._speedup[1]
+    def _take_speedup(self, node: str, data: dict[str, Any]) -> None:
+        """A win's verdict or the final re-measure carries its comparison: show that, never a recomputation."""
+        raw = data.get("comparison")
+        if isinstance(raw, dict) and (data.get("final") or data.get("verdict") == Verdict.BETTER.value):
+            self._speedup = Speedup.from_dict(raw)
 
     def __enter__(self) -> LiveView:
         self.live.__enter__()
