@@ -83,7 +83,10 @@ def test_kill_9_then_resume_repeats_no_finished_trial(tmp_path: Path) -> None:
     db = tmp_path / ".tunesmith" / "tunesmith.db"
     deadline = time.time() + 240
     while time.time() < deadline:
-        rows = finished_trials(db) if db.exists() else []
+        try:
+            rows = finished_trials(db) if db.exists() else []
+        except sqlite3.OperationalError:  # the store is being created
+            rows = []
         if sum(r[2] == "done" for r in rows) >= 2 and any(r[2] == "running" for r in rows):
             break
         time.sleep(0.2)
@@ -174,7 +177,8 @@ def test_a_dying_workload_is_a_measured_failure(tmp_path: Path) -> None:
     job = make_job(tmp_path, trials=3)
     (tmp_path / "toy.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     result = tune("run", str(job), "--llm", "off", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 5, result.stderr  # the default could not be measured
+    assert "every trial failed: 3 runtime (" in result.stdout and "SIGKILL" in result.stdout
     con = sqlite3.connect(tmp_path / ".tunesmith" / "tunesmith.db")
     rows = con.execute("SELECT state, measurement FROM trials").fetchall()
     assert len(rows) == 3 and all(json.loads(m)["status"] == "runtime" for _, m in rows)
@@ -193,8 +197,11 @@ def wait_for_done(tmp_path: Path, proc: subprocess.Popen, done: int = 1, timeout
     db = tmp_path / ".tunesmith" / "tunesmith.db"
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if db.exists() and sum(r[2] == "done" for r in finished_trials(db)) >= done:
-            return
+        try:
+            if db.exists() and sum(r[2] == "done" for r in finished_trials(db)) >= done:
+                return
+        except sqlite3.OperationalError:  # the store is being created
+            pass
         if proc.poll() is not None:
             pytest.fail(f"tune run ended early with {proc.returncode}")
         time.sleep(0.2)
@@ -328,6 +335,8 @@ def test_kill_during_remeasure_reuses_the_finished_remeasure(tmp_path: Path) -> 
         try:
             return con.execute("SELECT state, interrupted FROM trials WHERE json_extract(candidate, '$.origin')"
                                " = 'remeasure' ORDER BY id").fetchall()
+        except sqlite3.OperationalError:  # the store is being created
+            return []
         finally:
             con.close()
 
