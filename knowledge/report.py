@@ -51,8 +51,12 @@ def best_measured_summary(trials: list[Trial], baseline: Trial | None, best: Tri
             "verdict": top.verdict.value if top.verdict else None}
 
 
-def describe_speedup(sp: Speedup, final: bool, metric: str) -> str:
-    """The one line a user reads about the best config against the default (CLI, status, report)."""
+def describe_speedup(sp: Speedup, final: bool, metric: str, *, short: bool = False) -> str:
+    """The one line a user reads about the best config against the default (CLI, report; ``short``: status)."""
+    if short:
+        caveat = "; not confirmed at the final re-measure" if final and sp.available and not sp.confirmed else ""
+        versus = "default" if sp.against_default else f"trial #{sp.reference}"
+        return f"best vs {versus}: {sp.interval()}, {sp.basis}{caveat}"
     if not sp.available:
         return f"speedup over {sp.versus()} unavailable: {sp.unavailable_reason}"
     sides = (f"{metric} median {sp.median:.4g} (IQR {sp.iqr:.2g}, n={sp.n}) vs {sp.reference_median:.4g} "

@@ -114,6 +114,7 @@ def test_a_final_re_measure_that_does_not_confirm_is_said_so() -> None:
     result = selection.study_result(trials, RULES)
     assert result.final and not result.speedup.confirmed and result.best.number == 2
     assert describe_speedup(result.speedup, True, "seconds").startswith("not confirmed at the final re-measure")
+    assert describe_speedup(result.speedup, True, "seconds", short=True).endswith("not confirmed at the final re-measure")
     failed, _, _ = final_study([[0.7, 0.71]] * 4, [[1.0, 1.01]] * 4, failed_at=6)
     sp = selection.study_result(failed, RULES).speedup
     assert not sp.available and "trial #6 failed at the final re-measure (runtime: crashed)" in sp.unavailable_reason

@@ -284,8 +284,12 @@ def status(study: Annotated[str | None, typer.Argument()] = None, state_dir: Sta
                           f"{t['median']:.4g}" if t["median"] is not None else "–",
                           f"{t['iqr']:.2g}" if t["iqr"] is not None else "–", t["verdict"] or "")
         out.print(table)
-        if report["speedup_line"]:
-            out.print(report["speedup_line"], markup=False, highlight=False)
+        if report["speedup"]:
+            from tunesmith.knowledge.report import describe_speedup
+            from tunesmith.runners.speedup import Speedup
+
+            line = describe_speedup(Speedup.from_dict(report["speedup"]), report["final"], "", short=True)
+            out.print(line, markup=False, highlight=False)
         elif report["best"] and report["baseline"] and report["best"]["number"] == report["baseline"]["number"]:
             out.print("the default is the best confirmed configuration")
         out.file.flush()

@@ -47,7 +47,8 @@ def confirm(state: StudyState, session: TuningSession) -> dict[str, Any]:  # noq
         trial = run_candidate(session.store, session.study, session.target, session.runner, cand,
                               scratch_root=session.scratch_root, repeats=samples,
                               ledger=getattr(session, "ledger", None))
-        session.emit("run", summarize(trial, session.job.objective.metric), trial=trial.number,
+        session.emit("run", f"{summarize(trial, session.job.objective.metric)} (final re-measure of {side})",
+                     trial=trial.number,
                      status=trial.measurement.status.value if trial.measurement else None)
     final = selection.final_speedup(session.store.trials(session.study), rules)
     if final is not None:
