@@ -8,9 +8,10 @@
    parameter. A far value the feasibility check refuses is replaced by the next one towards the baseline.
 3. **Ranking**: parameters are ordered by the largest relative change screening saw (``rank_parameters``;
    rules order breaks ties), and the screening winners of every parameter are tried together once.
-4. **Local search**: from the best config so far, coordinate descent over the ranked parameters (each
-   parameter's whole grid with the others held; the incumbent moves to the best once all are measured),
-   a second pass over the parameters that mattered if the first one moved.
+4. **Local search**: from the best config so far, coordinate descent over the ranked parameters, the
+   others held: an ordered parameter is walked outwards from the incumbent's value step by step while
+   each step improves, a choice of names tries every value; the incumbent moves to the line's best. A
+   second pass over the parameters that mattered runs if the first one moved.
 5. **TPE**, seeded with the whole history, proposes the rest.
 
 Every step is reconstructed from the history on each ``ask`` (the strategy is stateless and
@@ -106,10 +107,48 @@ class OfflinePlannerStrategy(Strategy):
         return configs
 
     # -- local search -------------------------------------------------------------------------------
+    def _line(
+        self, picker: Picker, incumbent: Config, best: float | None, name: str, why: str, values: dict[str, float]
+    ) -> tuple[Config, float] | None:
+        """Offer the next untried configs on ``name``'s line through ``incumbent``; the measured config
+        on it that beats ``best``, if any.
+
+        An ordered parameter is walked outwards from the incumbent's value, one step at a time, in each
+        direction until a step is no better than the one before (its next step waits for its result);
+        a choice of names tries every other value.
+        """
+        param = self.space.get(name)
+        grid = param.grid(self.points)
+        current = incumbent[name]
+        if ordered(param) and current in grid:
+            grid = sorted(grid)  # type: ignore[type-var]
+            i = grid.index(current)
+            walks, stepwise = [grid[i + 1 :], grid[:i][::-1]], True
+        else:
+            walks, stepwise = [[v for v in grid if v != current]], False
+        moved: tuple[Config, float] | None = None
+        for walk in walks:
+            previous = best
+            for value in walk:
+                config = {**incumbent, name: value}
+                score = values.get(config_key(config))
+                if score is None:  # untried: offer it; pending, failed or infeasible: nothing to offer
+                    picker.offer(config, "planner", f"{PREFIX}: vary {name} from {current} to {value} {why}")
+                    if stepwise:
+                        break
+                    continue
+                if self._better(score, best if moved is None else moved[1]):
+                    moved = (config, score)
+                if stepwise and not self._better(score, previous):
+                    break
+                previous = score
+        return moved
+
     def _descend(
         self, picker: Picker, start: Config, ranked: list[tuple[str, float | None]], values: dict[str, float]
     ) -> bool:
-        """Coordinate descent from ``start``; True once every line of it has been proposed."""
+        """Coordinate descent from ``start``; True once every line of it has been proposed and measured
+        (or given up on)."""
         incumbent, best = start, values.get(config_key(start))
         threshold = self.objective.min_effect
         for sweep in (1, 2)[: self.passes]:
@@ -118,19 +157,8 @@ class OfflinePlannerStrategy(Strategy):
                 if sweep == 2 and (effect is None or effect < threshold):
                     continue
                 size = "unmeasured" if effect is None else f"{effect:.0%} in screening"
-                moved: tuple[Config, float] | None = None
-                for value in self.space.get(name).grid(self.points):
-                    if value == incumbent[name]:
-                        continue
-                    config = {**incumbent, name: value}
-                    rationale = (
-                        f"{PREFIX}: vary {name} (effect #{rank}, {size}) from {incumbent[name]} to {value}"
-                        " around the best so far"
-                    )
-                    picker.offer(config, "planner", rationale)
-                    score = values.get(config_key(config))
-                    if score is not None and self._better(score, best if moved is None else moved[1]):
-                        moved = (config, score)
+                why = f"around the best so far (effect #{rank}: {size})"
+                moved = self._line(picker, incumbent, best, name, why, values)
                 if picker.full:
                     return False
                 if moved is not None:

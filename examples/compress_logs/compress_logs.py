@@ -1,6 +1,6 @@
 """Compress a day of web-server logs into an archive durably and time it (a data-pipeline workload).
 
-The input is 4 MiB of deterministic access-log lines, generated in memory before the clock starts. The
+The input is ``--size-mb`` MiB (default 8) of deterministic access-log lines, generated in memory before the clock starts. The
 timed part splits it into chunks of ``--chunk-kib`` KiB, compresses each chunk as an independent frame
 with ``--codec`` (``zlib``, ``bz2`` or ``lzma``, the xz format) at ``--level`` on ``--workers`` threads
 (all three codecs release the GIL while they compress), writes the frames to one archive file with a
@@ -103,7 +103,7 @@ def verify(path: Path, data: bytes, codec: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to write the archive into")
-    parser.add_argument("--size-mb", type=int, default=4)
+    parser.add_argument("--size-mb", type=int, default=8)
     parser.add_argument("--chunk-kib", type=int, default=1024)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--level", type=int, default=6, choices=range(1, 10))
