@@ -110,6 +110,7 @@ class TritonConfigTarget(Target):
     domain = "kernel"
     workload_model = TritonWorkload
     default_metric = "ms"
+    applies = ("meta",)  # every knob is a launcher keyword or launch option
 
     @property
     def w(self) -> TritonWorkload:

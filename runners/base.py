@@ -98,6 +98,8 @@ class Target(abc.ABC):
     domain: ClassVar[str] = ""
     workload_model: ClassVar[type[BaseModel]]
     default_metric: ClassVar[str] = "seconds"
+    # How this target can apply a parameter (Param.apply); a parameter asking for anything else is refused.
+    applies: ClassVar[tuple[str, ...]] = ("arg", "env", "meta", "setting")
     # A resource every candidate's measurement shares ("disk", "network"): candidates then run one at a time
     # whatever the job's [runner] executor says. None: candidates on separate devices do not disturb each other.
     shared_resource: ClassVar[str | None] = None
@@ -129,13 +131,26 @@ class Target(abc.ABC):
             if unknown:
                 raise JobError(f"space: unknown parameter {unknown[0]!r}", f"use one of {', '.join(base.names)}")
             try:
-                self._space = base.restrict(self.job.space)
+                space = base.restrict(self.job.space, narrow=True)
             except ValidationError as exc:
                 raise JobError(f"space: {exc.errors()[0]['msg']}", "fix that parameter's override") from None
+            for p in space.params:
+                if p.apply not in self.applies:
+                    why = {"setting": " (outside-world settings come with the I/O appliers)",
+                           "meta": " (meta is for kernel launch parameters)"}.get(p.apply, "")
+                    raise JobError(f"parameter {p.name!r}: apply = {p.apply!r} is not applied by the {self.name} "
+                                   f"target", f"use {' or '.join(map(repr, self.applies))}{why}")
+            space.check_constraints(where="workload.constraints")
+            self._space = space
         return self._space
 
     def baseline(self) -> Candidate:
-        config = self.space().validate_config(self.job.baseline, where="baseline")
+        space = self.space()
+        config = space.validate_config(self.job.baseline, where="baseline")
+        broken = space.violations(config)
+        if broken:
+            raise JobError(f"baseline: the default configuration breaks the constraint {broken[0]!r}",
+                           "set [baseline] values that satisfy it, or correct the constraint")
         return Candidate(config=config, origin="baseline", rationale="the default configuration")
 
     def check(self, candidate: Candidate) -> list[str]:

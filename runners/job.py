@@ -14,7 +14,7 @@ from .errors import JobError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf limits are refused, not compared
 
 
 class Objective(_Strict):
@@ -129,6 +129,7 @@ _FIXES = {
     "literal_error": "use one of the allowed values",
     "int_parsing": "write a whole number",
     "float_parsing": "write a number",
+    "finite_number": "write a finite number",
     "greater_than_equal": "raise it",
     "greater_than": "raise it",
     "less_than_equal": "lower it",

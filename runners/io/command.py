@@ -26,7 +26,8 @@ from ..errors import JobError
 from ..fingerprint import environment_fingerprint, filesystem_of
 from ..job import Job
 from ..outcome import classify_run
-from ..space import Param, SearchSpace, Value
+from ..param_fields import build_param
+from ..space import SearchSpace, Value
 from ..stats import median
 from ..types import Candidate, Measurement, Status
 
@@ -78,6 +79,7 @@ class CommandTarget(Target):
     domain: ClassVar[str] = "io"
     workload_model: ClassVar[type[BaseModel]] = CommandWorkload
     workload_drops_caches: ClassVar[bool] = False  # True when the workload drops the cache itself
+    applies: ClassVar[tuple[str, ...]] = ("arg", "env")  # command-line placeholders and environment variables
 
     def __init__(self, job: Job) -> None:
         super().__init__(job)
@@ -120,17 +122,7 @@ class CommandTarget(Target):
         return self.setting("metric_key", self.job.objective.metric)
 
     def base_space(self) -> SearchSpace:
-        params = []
-        for pname, fields in self.workload.params.items():
-            try:
-                params.append(Param.model_validate({**fields, "name": pname}))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(x) for x in err["loc"])
-                fix = "fix that parameter (fields: kind, default, low, high, values, help, apply)"
-                raise JobError(
-                    f"workload.params.{pname}: {where + ': ' if where else ''}{err['msg']}", fix
-                ) from None
+        params = [build_param(n, f, where=f"workload.params.{n}") for n, f in self.workload.params.items()]
         try:
             return SearchSpace(params=tuple(params), constraints=tuple(self.workload.constraints))
         except ValidationError as exc:

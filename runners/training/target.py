@@ -92,6 +92,7 @@ class TrainingTarget(Target):
     domain = "training"
     workload_model = TrainingWorkload
     default_metric = "tokens_per_s"
+    applies = ("arg",)  # every knob is a flag of the training script
 
     # -- the workload -------------------------------------------------------------------------------
     @property
