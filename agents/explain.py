@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from tunesmith.agents.llm.client import LLMUnavailable
 from tunesmith.agents.prompting import render
 from tunesmith.runners.types import Trial, Verdict
 
@@ -28,7 +29,7 @@ class Lesson(BaseModel):
 
 def explain_verdict(session: TuningSession, trial: Trial, verdict: Verdict, numbers: str) -> str:
     """One or two sentences from the LLM, or '' offline / on failure / over budget."""
-    if session.llm is None or not session.budget.llm_allowed(800):
+    if not _llm_usable(session):
         return ""
     prompt = render("judge.j2", target=session.target.describe(), config=trial.candidate.config,
                     verdict=verdict.value, numbers=numbers, metric=session.job.objective.metric)
@@ -37,18 +38,31 @@ def explain_verdict(session: TuningSession, trial: Trial, verdict: Verdict, numb
 
 
 def phrase_lesson(session: TuningSession, evidence: str) -> Lesson | None:
-    if session.llm is None or not session.budget.llm_allowed(800):
+    if not _llm_usable(session):
         return None
     prompt = render("reflector.j2", target=session.target.describe(), evidence=evidence,
                     signature=session.target.signature())
     return _ask(session, prompt, Lesson, "reflector")  # type: ignore[return-value]
 
 
+def _llm_usable(session: TuningSession) -> bool:
+    """An LLM is there, its endpoint has not been given up on, and the token budget allows a call."""
+    return (session.llm is not None and getattr(session.llm, "available", True)
+            and session.budget.llm_allowed(800))
+
+
 def _ask(session: TuningSession, prompt: str, schema: type[BaseModel], purpose: str) -> BaseModel | None:
-    """A structured LLM call; a failure is recorded in the trail and the study goes on without it."""
+    """A structured LLM call; a failure is recorded in the trail and the study goes on without it.
+
+    When the failure made the client give up on the endpoint, its one note goes to the trail as well.
+    """
     messages = [{"role": "system", "content": render("system.j2")}, {"role": "user", "content": prompt}]
     try:
         return session.llm.structured(messages, schema, purpose=purpose, max_tokens=200)
     except Exception as exc:  # noqa: BLE001 - a failed explanation must not stop the study
-        session.emit(purpose, f"LLM call failed ({type(exc).__name__}: {str(exc)[:160]}); continuing without it")
+        if not isinstance(exc, LLMUnavailable):
+            session.emit(purpose, f"LLM call failed ({type(exc).__name__}: {str(exc)[:160]}); continuing without it")
+        notice = session.llm.take_notice() if hasattr(session.llm, "take_notice") else None
+        if notice:
+            session.emit(purpose, notice)
         return None

@@ -88,7 +88,8 @@ def build_strategy(job: Job, target: Target, session_hooks: dict[str, Any]) -> S
 
     return LLMPlannerStrategy(space, job.objective, llm=llm, fallback=offline, describe=target.describe(),
                               lessons=session_hooks["lessons"], tokens_left=session_hooks["tokens_left"],
-                              on_note=session_hooks["on_note"], **common)
+                              on_note=session_hooks["on_note"], trials_left=session_hooks.get("trials_left", lambda: None),
+                              **common)
 
 
 def _incumbent(trials: list[Trial]) -> int | None:
@@ -143,7 +144,7 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
                                 llm=setup.client, llm_mode=setup.mode, llm_description=setup.description,
                                 observers=list(observers or []), ledger=ledger)
         hooks = {"llm": setup.client, "on_note": lambda msg: session.emit("planner", msg),
-                 "tokens_left": lambda: session.budget.tokens_left,
+                 "tokens_left": lambda: session.budget.tokens_left, "trials_left": lambda: session.budget.trials_left,
                  "lessons": lambda: [r.insight for r in store.reflections(workload_prefix=target.domain)]}
         session.strategy = build_strategy(job, target, hooks)
         store.set_status(job.name, "running", llm_mode=setup.description)

@@ -7,7 +7,7 @@
 
 from .backends import LLM_BACKENDS, ChatBackend, ChatReply, LLMRequestError, OpenAIBackend, ScriptedBackend
 from .cassette import CassetteBackend
-from .client import LLMClient, LLMOutputError
+from .client import LLMClient, LLMOutputError, LLMUnavailable
 from .config import LLMSetup, resolve_llm
 from .ledger import LLMBudgetExceeded, TokenLedger, Usage
 from .local_server import LocalLLMServer
@@ -23,6 +23,7 @@ __all__ = [
     "LLMOutputError",
     "LLMRequestError",
     "LLMSetup",
+    "LLMUnavailable",
     "LocalLLMServer",
     "OpenAIBackend",
     "ScriptedBackend",

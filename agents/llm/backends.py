@@ -31,11 +31,16 @@ class ChatReply:
 
 
 class LLMRequestError(InfrastructureError):
-    """The endpoint refused or failed a request; ``status`` is the HTTP status (None: never reached it)."""
+    """The endpoint refused or failed a request; ``status`` is the HTTP status (None: never reached it).
 
-    def __init__(self, problem: str, fix: str = "", *, status: int | None = None) -> None:
+    ``timeout`` marks a request that got no answer in time: the client does not repeat those (a hanging
+    endpoint would cost the full timeout again on every repeat).
+    """
+
+    def __init__(self, problem: str, fix: str = "", *, status: int | None = None, timeout: bool = False) -> None:
         super().__init__(one_line(problem, 400), one_line(fix, 200))
         self.status = status
+        self.timeout = timeout
 
 
 def approx_tokens(text: str) -> int:
@@ -86,13 +91,16 @@ class OpenAIBackend(ChatBackend):
         api_key: str = "not-needed",
         model: str = "gpt-4o-mini",
         timeout: float = 120.0,
-        transport_retries: int = 2,
+        transport_retries: int = 0,
     ) -> None:
+        """``transport_retries`` is the openai package's own retrying, off by default: ``LLMClient`` decides
+        what to repeat (never a timed-out request) and counts every failure."""
         import openai
 
         register_secret(api_key)
         self.base_url = base_url or "https://api.openai.com/v1"
         self.model = model
+        self.timeout = timeout
         self._is_openai = "api.openai.com" in self.base_url
         self._openai = openai
         self._client = openai.OpenAI(
@@ -131,7 +139,11 @@ class OpenAIBackend(ChatBackend):
         oa = self._openai
         where = f"LLM endpoint {self.base_url}"
         if isinstance(exc, oa.APITimeoutError):
-            return LLMRequestError(f"{where} timed out", "raise the timeout or use a faster model")
+            return LLMRequestError(
+                f"{where} timed out after {self.timeout:g} s",
+                "raise TUNESMITH_LLM_TIMEOUT or use a faster model",
+                timeout=True,
+            )
         if isinstance(exc, oa.APIConnectionError):
             cause = one_line(exc.__cause__ or exc, 120)
             return LLMRequestError(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -22,10 +24,12 @@ from .structured import (
     with_instruction,
 )
 
-__all__ = ["LLMBudgetExceeded", "LLMClient", "LLMOutputError", "TokenLedger", "redact"]
+__all__ = ["LLMBudgetExceeded", "LLMClient", "LLMOutputError", "LLMUnavailable", "TokenLedger", "redact"]
 
 log = logging.getLogger("tunesmith.llm")
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+BREAKER_AFTER = 3  # failed calls in a row after which the client stops calling the endpoint
 
 # HTTP statuses with which endpoints reject a response_format they do not support (llama.cpp: 500).
 _FORMAT_REJECTED = {400, 422, 500, 501}
@@ -33,6 +37,10 @@ _FORMAT_REJECTED = {400, 422, 500, 501}
 
 class LLMOutputError(InfrastructureError):
     """The model did not produce output matching the schema within the allowed retries."""
+
+
+class LLMUnavailable(InfrastructureError):
+    """The endpoint failed several calls in a row, so the client stopped calling it; calls now fail at once."""
 
 
 class LLMClient:
@@ -43,6 +51,12 @@ class LLMClient:
     Invalid output is retried up to ``max_retries`` times with the validation error fed back.
     ``prices`` are (input, output) dollars per million tokens; every call is counted in ``ledger``
     under its ``purpose``; with ``token_budget`` set, a call that would pass it is refused beforehand.
+
+    A request that fails in transport (unreachable, HTTP 429 or 5xx) is repeated up to ``transport_retries``
+    times; one that timed out is not (a hanging endpoint would cost the whole timeout again). Every failed
+    request is counted in the ledger. After ``breaker_after`` calls in a row fail, the breaker opens: later
+    calls raise ``LLMUnavailable`` at once, the ledger keeps a note and ``take_notice`` hands that note
+    once to whoever reports it (the agents then continue offline).
     """
 
     def __init__(
@@ -55,6 +69,9 @@ class LLMClient:
         prices: tuple[float, float] = (0.0, 0.0),
         ledger: TokenLedger | None = None,
         token_budget: int | None = None,
+        transport_retries: int = 1,
+        retry_backoff_s: float = 0.5,
+        breaker_after: int = BREAKER_AFTER,
     ) -> None:
         if structured_mode not in (*STRUCTURED_MODES, "auto"):
             raise TunesmithError(
@@ -73,6 +90,24 @@ class LLMClient:
         if ledger is None or any(prices):
             self.ledger.price_in_per_mtok, self.ledger.price_out_per_mtok = prices
         self.token_budget = token_budget
+        self.transport_retries = max(0, transport_retries)
+        self.retry_backoff_s = retry_backoff_s
+        self.breaker_after = max(1, breaker_after)
+        self._lock = threading.Lock()
+        self._failed_in_row = 0
+        self._open_note = ""  # set when the breaker opened: why the endpoint is no longer called
+        self._notice: str | None = None  # the same note, until take_notice hands it out
+
+    @property
+    def available(self) -> bool:
+        """False once the breaker opened: the endpoint failed too often in a row and is no longer called."""
+        return not self._open_note
+
+    def take_notice(self) -> str | None:
+        """The breaker's note, the first time it is asked for after the breaker opened; else None."""
+        with self._lock:
+            notice, self._notice = self._notice, None
+        return notice
 
     @property
     def mode(self) -> str:
@@ -87,8 +122,8 @@ class LLMClient:
         self, messages: Messages, *, purpose: str, max_tokens: int = 1024, temperature: float = 0.0
     ) -> str:
         """Free-text answer (explanations, summaries); counted and budgeted like structured calls."""
-        reply = self._send(
-            list(messages), None, purpose=purpose, max_tokens=max_tokens, temperature=temperature
+        reply = self._guarded(
+            lambda: self._send(list(messages), None, purpose=purpose, max_tokens=max_tokens, temperature=temperature)
         )
         return reply.content
 
@@ -103,6 +138,11 @@ class LLMClient:
         temperature: float = 0.0,
     ) -> M:
         """Ask for one ``schema`` object; validated, retried on malformed output, then ``LLMOutputError``."""
+        return self._guarded(lambda: self._structured(list(messages), schema, purpose, max_tokens, temperature))
+
+    def _structured(
+        self, messages: Messages, schema: type[M], purpose: str, max_tokens: int, temperature: float
+    ) -> M:
         while True:
             mode = self._mode
             try:
@@ -167,6 +207,51 @@ class LLMClient:
             "use a stronger model, raise [llm].max_retries, or run with --llm off",
         )
 
+    # the circuit breaker ---------------------------------------------------------------------------------
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run one client call; count it toward the breaker if the endpoint failed it."""
+        if self._open_note:
+            raise LLMUnavailable(self._open_note, "check the endpoint, then run the study again to use it")
+        try:
+            result = call()
+        except LLMOutputError:  # the endpoint answered; the model did not follow the schema
+            self._failed_in_row = 0
+            raise
+        except InfrastructureError as exc:
+            with self._lock:
+                self._failed_in_row += 1
+                if self._failed_in_row >= self.breaker_after and not self._open_note:
+                    self._open(exc)
+            raise
+        self._failed_in_row = 0
+        return result
+
+    def _open(self, exc: InfrastructureError) -> None:
+        where = getattr(self.backend, "base_url", None) or self.describe()
+        if isinstance(exc, LLMRequestError) and exc.timeout:
+            seconds = getattr(self.backend, "timeout", None)
+            why = f"timeout after {seconds:g} s" if isinstance(seconds, (int, float)) else "timeout"
+        elif isinstance(exc, LLMRequestError) and exc.status is not None:
+            why = f"HTTP {exc.status}"
+        elif isinstance(exc, LLMRequestError):
+            why = "unreachable"
+        else:
+            why = one_line(exc.problem, 120)
+        note = redact(f"LLM endpoint {where} failed {self._failed_in_row} times in a row ({why}); "
+                      "continuing offline for the rest of the study")
+        self._open_note = self._notice = note
+        self.ledger.note(note)
+        log.warning("%s", note)
+
+    def _repeatable(self, exc: InfrastructureError, fmt: dict[str, Any] | None) -> bool:
+        """Whether a failed request is worth sending again: transport trouble, not a timeout or a refusal."""
+        if not isinstance(exc, LLMRequestError) or exc.timeout:
+            return False
+        if fmt is not None and not self._mode_confirmed and exc.status in _FORMAT_REJECTED:
+            return False  # auto mode: the next structured mode is tried instead
+        return exc.status is None or exc.status == 429 or exc.status >= 500
+
+    # one request -------------------------------------------------------------------------------------
     def _send(
         self,
         messages: Messages,
@@ -177,11 +262,42 @@ class LLMClient:
         temperature: float,
         retry: bool = False,
     ) -> ChatReply:
-        self.ledger.check_budget(self.token_budget, messages_tokens(messages) + max_tokens)
+        attempt = 0
+        while True:
+            self.ledger.check_budget(self.token_budget, messages_tokens(messages) + max_tokens)
+            try:
+                reply = self._request(messages, fmt, max_tokens=max_tokens, temperature=temperature)
+            except InfrastructureError as exc:
+                self.ledger.record_failed_call(purpose, retry=retry or attempt > 0)
+                if attempt >= self.transport_retries or not self._repeatable(exc, fmt):
+                    raise
+                attempt += 1
+                log.info("%s: request failed (%s); sending it again (%d/%d)", purpose, redact(exc.line()),
+                         attempt, self.transport_retries)
+                time.sleep(self.retry_backoff_s * attempt)
+                continue
+            break
+        self.ledger.record(
+            purpose,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            model=reply.model,
+            retry=retry or attempt > 0,
+        )
+        log.debug(
+            "%s: %d+%d tokens from %s",
+            purpose,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            redact(reply.model),
+        )
+        return reply
+
+    def _request(
+        self, messages: Messages, fmt: dict[str, Any] | None, *, max_tokens: int, temperature: float
+    ) -> ChatReply:
         try:
-            reply = self.backend.chat(
-                messages, response_format=fmt, max_tokens=max_tokens, temperature=temperature
-            )
+            return self.backend.chat(messages, response_format=fmt, max_tokens=max_tokens, temperature=temperature)
         except TunesmithError as exc:
             if redact(exc.line()) != exc.line():  # a backend let a secret slip into its message
                 exc.problem, exc.fix = redact(exc.problem), redact(exc.fix)
@@ -192,18 +308,3 @@ class LLMClient:
                 f"LLM backend {self.backend.name} failed: {type(exc).__name__}: {one_line(exc, 160)}",
                 "check the LLM endpoint, or run with --llm off",
             ) from None
-        self.ledger.record(
-            purpose,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            model=reply.model,
-            retry=retry,
-        )
-        log.debug(
-            "%s: %d+%d tokens from %s",
-            purpose,
-            reply.prompt_tokens,
-            reply.completion_tokens,
-            redact(reply.model),
-        )
-        return reply

@@ -13,18 +13,23 @@ from .redact import redact
 
 
 class LLMBudgetExceeded(TunesmithError):
-    """The next LLM call would spend more tokens than the study's budget allows."""
+    """The next LLM call would spend more tokens than the study's budget allows (exit code 6)."""
 
-    exit_code = 3
+    exit_code = 6
 
 
 @dataclass
 class Usage:
-    """Counters for one purpose (or the total)."""
+    """Counters for one purpose (or the total).
+
+    ``calls`` counts every request sent, answered or not; ``failed_calls`` those that got no answer
+    (timeout, unreachable, HTTP error); ``failures`` structured requests that never gave valid output.
+    """
 
     calls: int = 0
     retries: int = 0
     failures: int = 0
+    failed_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -46,6 +51,7 @@ class TokenLedger:
     price_out_per_mtok: float = 0.0
     by_purpose: dict[str, Usage] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what happened to the endpoint (e.g. the breaker opened)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(
@@ -70,6 +76,19 @@ class TokenLedger:
                 self.models[model] = self.models.get(model, 0) + 1
         return cost
 
+    def record_failed_call(self, purpose: str, *, retry: bool = False) -> None:
+        """Count a request that got no answer (timeout, transport error, HTTP error)."""
+        with self._lock:
+            u = self.by_purpose.setdefault(purpose, Usage())
+            u.calls += 1
+            u.failed_calls += 1
+            u.retries += int(retry)
+
+    def note(self, text: str) -> None:
+        """Keep a line about the endpoint for the report (redacted when dumped)."""
+        with self._lock:
+            self.notes.append(text)
+
     def record_failure(self, purpose: str) -> None:
         """Count a structured request that never produced valid output."""
         with self._lock:
@@ -83,6 +102,7 @@ class TokenLedger:
                 t.calls += u.calls
                 t.retries += u.retries
                 t.failures += u.failures
+                t.failed_calls += u.failed_calls
                 t.prompt_tokens += u.prompt_tokens
                 t.completion_tokens += u.completion_tokens
                 t.cost += u.cost
@@ -112,6 +132,7 @@ class TokenLedger:
         with self._lock:
             purposes = {k: asdict(v) for k, v in sorted(self.by_purpose.items())}
             models = dict(self.models)
+            notes = list(self.notes)
         total = asdict(self.total)
         return {
             "price_in_per_mtok": self.price_in_per_mtok,
@@ -119,6 +140,7 @@ class TokenLedger:
             "total": total,
             "by_purpose": purposes,
             "models": models,
+            "notes": notes,
         }
 
     @classmethod
@@ -128,6 +150,7 @@ class TokenLedger:
         for purpose, counters in data.get("by_purpose", {}).items():
             ledger.by_purpose[purpose] = Usage(**counters)
         ledger.models.update(data.get("models", {}))
+        ledger.notes.extend(str(n) for n in data.get("notes", []))
         return ledger
 
     def dump(self) -> str:
@@ -135,9 +158,14 @@ class TokenLedger:
         return redact(json.dumps(self.to_dict(), sort_keys=True))
 
     def summary(self) -> str:
-        """One line for the CLI: calls, retries, tokens and cost."""
+        """One line for the CLI and the report: calls, retries, failures, tokens, cost and the last note."""
         t = self.total
-        line = f"LLM: {t.calls} calls ({t.retries} retries), {t.prompt_tokens}+{t.completion_tokens} tokens"
+        counts = [f"{t.retries} retries"]
+        counts += [f"{t.failed_calls} failed"] if t.failed_calls else []
+        counts += [f"{t.failures} without valid output"] if t.failures else []
+        line = f"LLM: {t.calls} calls ({', '.join(counts)}), {t.prompt_tokens}+{t.completion_tokens} tokens"
         if t.cost:
             line += f", ${t.cost:.4f}"
-        return line
+        with self._lock:
+            last = self.notes[-1] if self.notes else ""
+        return redact(f"{line}; {last}" if last else line)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from tunesmith.agents.llm.client import LLMUnavailable
 from tunesmith.agents.prompting import render
 from tunesmith.agents.strategies.base import Strategy, objective_value
 from tunesmith.runners.errors import JobError
@@ -76,10 +77,12 @@ class LLMPlannerStrategy(Strategy):
 
     def __init__(self, *args: Any, llm: Any, fallback: Strategy, describe: str = "",
                  lessons: Callable[[], list[str]] = list, tokens_left: Callable[[], int] = lambda: 10**9,
-                 on_note: Callable[[str], None] = lambda _msg: None, **kwargs: Any) -> None:
+                 on_note: Callable[[str], None] = lambda _msg: None,
+                 trials_left: Callable[[], int | None] = lambda: None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.llm, self.fallback, self.describe = llm, fallback, describe
         self.lessons, self.tokens_left, self.on_note = lessons, tokens_left, on_note
+        self.trials_left = trials_left  # the study's trial budget left (None: not known), for the prompt
 
     def ask(self, history: Sequence[Trial], n: int = 1) -> list[Candidate]:
         tried = self.tried_keys(history)
@@ -88,6 +91,8 @@ class LLMPlannerStrategy(Strategy):
         picked: list[Candidate] = []
         if self.tokens_left() < 1500:
             self.on_note("LLM token budget spent: the offline planner proposes this round")
+        elif not getattr(self.llm, "available", True):
+            pass  # the endpoint kept failing: the client said so once; the offline planner proposes
         else:
             picked = self._from_llm(history, n, tried)
         if len(picked) < n:
@@ -100,7 +105,7 @@ class LLMPlannerStrategy(Strategy):
     def _from_llm(self, history: Sequence[Trial], n: int, tried: set[str]) -> list[Candidate]:
         prompt = render(
             "planner.j2", target=self.describe, direction=self.objective.direction, metric=self.objective.metric,
-            trials_left=n, baseline=self.baseline, reflections=self.lessons()[:8], n=n,
+            trials_left=self.trials_left(), baseline=self.baseline, reflections=self.lessons()[:8], n=n,
             history=[_row(t) for t in history],
         )
         messages = [{"role": "system", "content": render("system.j2")}, {"role": "user", "content": prompt}]
@@ -109,7 +114,11 @@ class LLMPlannerStrategy(Strategy):
             answer = self.llm.structured(messages, schema, purpose="planner", max_tokens=200 + 120 * n)
             plan = Plan.model_validate(answer.model_dump(by_alias=True, exclude_none=True))
         except Exception as exc:  # noqa: BLE001 - the study must go on without the LLM
-            self.on_note(f"LLM planner failed ({type(exc).__name__}: {str(exc)[:160]}); offline planner stands in")
+            if not isinstance(exc, LLMUnavailable):
+                self.on_note(f"LLM planner failed ({type(exc).__name__}: {str(exc)[:160]}); offline planner stands in")
+            notice = self.llm.take_notice() if hasattr(self.llm, "take_notice") else None
+            if notice:
+                self.on_note(notice)
             return []
         out: list[Candidate] = []
         for proposal in plan.candidates:
