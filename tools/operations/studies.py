@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tunesmith.knowledge.report import baseline_trial, best_measured_summary, best_trial, speedup_summary
+from tunesmith.knowledge.report import best_measured_summary
+from tunesmith.runners.selection import Rules, study_result, verdict_records
 from tunesmith.runners.types import Trial
 
 from .base import StoreReader, ToolInput, ToolOutput, minimizes
@@ -119,9 +120,10 @@ def show_study(store: StoreReader, args: ShowStudyInput) -> ShowStudyOutput:
     info = store.study(args.study)
     trials = store.trials(args.study)
     minimize = minimizes(info)
-    best, baseline = best_trial(trials), baseline_trial(trials)
+    result = study_result(trials, Rules.from_definition(info.job), verdict_records(store.events(args.study)))
+    best, baseline = result.best, result.baseline  # the report's definitions: runners/selection.py
     same = best is not None and baseline is not None and best.id == baseline.id
-    summary = speedup_summary(best, baseline, minimize) if not same else None
+    summary = result.speedup.as_dict() if result.speedup is not None and result.speedup.available else None
     counts = Counter(t.measurement.status.value if t.measurement else t.state.value for t in trials)
     verdicts = Counter(t.verdict.value if t.verdict else "unjudged" for t in trials)
     finish = [e["message"] for e in store.events(args.study) if e["node"] == "finish"]
