@@ -219,6 +219,7 @@ def test_planner_prompt_gives_the_trials_left_and_labels_the_batch_size():
 
 
 def test_a_study_with_a_failing_endpoint_says_so_once_and_finishes_offline(tmp_path: Path):
+    from tunesmith.agents.budget import counted_trials
     from tunesmith.agents.study import drive, open_session
     from tunesmith.knowledge.report import build_report
     from tunesmith.runners.job import parse_job
@@ -233,7 +234,7 @@ def test_a_study_with_a_failing_endpoint_says_so_once_and_finishes_offline(tmp_p
             as session:  # fmt: skip
         outcome = drive(session)
         report = build_report(session.store, "syn")
-    assert len([t for t in outcome.trials if t.candidate.origin != "remeasure"]) == 8
+    assert counted_trials(outcome.trials) == 8 and "trial budget spent" in outcome.stop_reason
     notes = [msg for _, msg in seen if "failed 3 times in a row" in msg]
     assert notes == ["LLM endpoint scripted failed 3 times in a row (timeout); continuing offline for the rest "
                      "of the study"]  # fmt: skip
