@@ -421,3 +421,18 @@ def test_live_view_reads_a_bounded_number_of_rows_per_event_and_renders_after_cl
         assert view.best is not None and view.best.number == 1530 and view.baseline.number == 1
         text = screen.getvalue()
         assert "budget: 1500/2000 trials" in text and "1530" in text
+
+
+def test_list_shows_a_killed_study_as_interrupted_not_running(tmp_path: Path) -> None:
+    from tunesmith.knowledge.study_store import StudyStore
+    from tunesmith.runners.job import parse_job
+
+    store = StudyStore(tmp_path / ".tunesmith" / "tunesmith.db")
+    store.open_study(parse_job({"name": "gone", "target": "replay", "workload": {}}))  # stored as running
+    store.lock("gone")
+    held = tune("list", cwd=tmp_path)
+    store.close()  # the writer dies: its lock goes with it, the row still says running
+    killed = tune("list", cwd=tmp_path)
+    assert held.returncode == killed.returncode == 0
+    assert "running" in held.stdout and "killed" not in held.stdout
+    assert "running" not in killed.stdout and "interrupted" in killed.stdout and "(killed)" in killed.stdout

@@ -124,5 +124,7 @@ class LiveView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self.session_ref:  # the study never opened (a one-line error follows): leave no "starting…"
+            self.live.transient = True
         self.live.update(self.render())  # from memory: the store is already closed here
         self.live.__exit__(None, None, None)
