@@ -129,6 +129,7 @@ class Trial(BaseModel):
     measurement: Measurement | None = None
     verdict: Verdict | None = None
     explanation: str = ""
+    interrupted: bool = False  # its run was cut short (killed process, Ctrl-C): retried, never judged
     started_at: str | None = None
     finished_at: str | None = None
 

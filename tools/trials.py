@@ -59,19 +59,18 @@ def run_candidate(
 def strategy_history(trials: Sequence[Trial]) -> list[Trial]:
     """What strategies see: finished, first-time evaluations (no interrupted runs, no re-measures)."""
     return [t for t in trials if t.state in (TrialState.DONE, TrialState.FAILED)
-            and t.candidate.origin != "remeasure" and not _interrupted(t)]
+            and t.candidate.origin != "remeasure" and not t.interrupted]
 
 
 def _interrupted(trial: Trial) -> bool:
-    m = trial.measurement
-    return m is not None and m.status == Status.INFRASTRUCTURE and m.detail.startswith("interrupted")
+    return trial.interrupted  # the store's column, set when a killed or stopped run was recovered
 
 
 def pending_retries(trials: Sequence[Trial]) -> list[Candidate]:
     """Candidates whose only runs were interrupted by a killed process: to run again on resume."""
-    finished = {t.candidate.key for t in trials if not _interrupted(t) and t.state != TrialState.RUNNING}
+    finished = {t.candidate.key for t in trials if not t.interrupted and t.state != TrialState.RUNNING}
     out: dict[str, Candidate] = {}
     for t in trials:
-        if _interrupted(t) and t.candidate.key not in finished:
+        if t.interrupted and t.candidate.key not in finished:
             out.setdefault(t.candidate.key, t.candidate)
     return list(out.values())
