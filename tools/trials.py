@@ -12,6 +12,7 @@ from tunesmith.runners.base import Runner, Target
 from tunesmith.runners.changes import ChangeLedger
 from tunesmith.runners.context import TrialContext
 from tunesmith.runners.observers import Observer
+from tunesmith.runners.selection import REPEAT_ORIGINS
 from tunesmith.runners.types import Candidate, Measurement, Status, Trial, TrialState
 
 
@@ -59,7 +60,7 @@ def run_candidate(
 def strategy_history(trials: Sequence[Trial]) -> list[Trial]:
     """What strategies see: finished, first-time evaluations (no interrupted runs, no re-measures)."""
     return [t for t in trials if t.state in (TrialState.DONE, TrialState.FAILED)
-            and t.candidate.origin != "remeasure" and not t.interrupted]
+            and t.candidate.origin not in REPEAT_ORIGINS and not t.interrupted]
 
 
 def _interrupted(trial: Trial) -> bool:
