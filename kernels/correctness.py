@@ -1,7 +1,7 @@
 """Correctness checks run inside the kernel harness: input variants, input snapshots, output comparison.
 
 This module runs in the evaluation worker next to untrusted launcher code, so it imports only the
-standard library and torch. The defences follow MEASURING.md: the reference runs on its own copies and
+standard library and torch. The defences follow docs/measuring.md: the reference runs on its own copies and
 its output is poisoned before the candidate runs; inputs must be bit-for-bit unchanged afterwards; the
 output must be a plain ``torch.Tensor`` (or a tuple of them) of the reference's shape, dtype and device
 that shares no memory with an input; and besides the inputs the user's maker returns, the candidate
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-STRICT_TOL = 1e-4  # MEASURING.md: report a strict fp32 pass apart from the job's (looser) tolerance
+STRICT_TOL = 1e-4  # docs/measuring.md: report a strict fp32 pass apart from the job's (looser) tolerance
 VARIANTS = ("signed", "heavy_tailed")
 HEAVY_CLAMP = 1e4  # heavy-tailed values stay finite in every float dtype (fp16 max is 65504)
 

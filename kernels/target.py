@@ -8,7 +8,7 @@ then takes seconds) and ``device="cuda"`` on a GPU (return the shape worth tunin
 Each candidate runs in a fresh worker (``python -m tunesmith.kernels.harness spec.json``) through the
 job's runner: correctness against the reference on several seeds plus signed and heavy-tailed inputs,
 then, on a GPU, interleaved CUDA-event timing of candidate, baseline config and eager reference per
-MEASURING.md. The user's file is never imported into the tuner: ``preflight`` reads it with ``ast``.
+docs/measuring.md. The user's file is never imported into the tuner: ``preflight`` reads it with ``ast``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GPU timing for the kernel harness, following MEASURING.md.
+"""GPU timing for the kernel harness, following docs/measuring.md.
 
 Every timed call is preceded by an L2 flush (a write of at least 256 MB and twice the L2), is bracketed by
 CUDA events on the current stream with a device-wide ``torch.cuda.synchronize()`` before the end event

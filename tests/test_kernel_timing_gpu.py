@@ -1,4 +1,4 @@
-"""GPU timing per MEASURING.md: L2 flush size, CUDA-event timer, interleaved candidate/baseline/eager.
+"""GPU timing per docs/measuring.md: L2 flush size, CUDA-event timer, interleaved candidate/baseline/eager.
 
 Every test needs a CUDA device and skips without one.
 """

@@ -3,7 +3,7 @@
 The job names a command such as ``["{python}", "bench.py", "--threads", "{threads}", "{direct}", "--out",
 "{out}"]`` and the parameters that fill it. Each repeat is a fresh process whose scratch output folder is
 emptied first; the workload writes a JSON object to the path in ``$TUNESMITH_RESULT`` and the objective
-metric is read from it. Storage rules from MEASURING.md apply: the output must not sit on tmpfs (that
+metric is read from it. Storage rules from docs/measuring.md apply: the output must not sit on tmpfs (that
 measures memory, not storage), the page cache is dropped before each run where allowed, and the file
 system with its mount options is part of the measurement's fingerprint.
 """
