@@ -1,18 +1,25 @@
-"""How many trials each strategy needs to come within 5 % of the exhaustive sweep's best config.
+"""How many trials each strategy needs to come within 5 % and 10 % of an exhaustive sweep's best config.
 
-For every replay table (a recorded exhaustive sweep, see ``tunesmith.runners.replay.target``) and every
-strategy, the tuning loop is simulated ``--repeats`` times with different seeds (ask one candidate,
-evaluate it on the ``ReplayTarget``, append a finished Trial, repeat) for up to ``--budget`` trials. A run
-"gets there" at the first trial whose measured median is within ``--tolerance`` of the best recorded
-median of the sweep. Reported per strategy: the median and interquartile range of that trial number over
-seeds (a run that never gets there counts as budget + 1) and the fraction of seeds that got there.
+For every replay table (a recorded exhaustive sweep, see ``tunesmith.runners.replay.target``), every
+start (the recorded default, or a random recorded config per seed) and every strategy, the tuning loop
+is simulated ``--repeats`` times with different seeds (ask one candidate, evaluate it on the
+``ReplayTarget``, append a finished Trial, repeat) for up to ``--budget`` trials. A run "gets there" at
+the first trial whose config's recorded median is within the tolerance of the best recorded median.
+Reported per strategy and tolerance: the median and interquartile range of that trial number over seeds
+(a run that never gets there counts as budget + 1) and the fraction of seeds that got there; per table,
+the worst/best ratio and 20 % of the space's size (the target for the 10 % column).
 
-    python benchmarks/strategies.py --table benchmarks/data/checkpoint_sweep.json --repeats 20 --budget 40
+    python benchmarks/strategies.py --table benchmarks/data/record_writer_sweep.json \
+        --table benchmarks/data/compress_sweep.json --start default --start random
+    python benchmarks/strategies.py --record record_writer   # sweep examples/record_writer (~10 min)
+    python benchmarks/strategies.py --record compress        # sweep examples/compress_logs
     python benchmarks/strategies.py --record checkpoint      # sweep the real checkpoint I/O target
     python benchmarks/strategies.py --record triton          # sweep the Triton target (needs a GPU)
     python benchmarks/strategies.py --record synthetic       # a synthetic table (no hardware)
 
-Prints a rich table and writes JSON to ``benchmarks/results/strategies.json``.
+``--record`` on the example jobs measures every config once per round, in interleaved rounds
+(``--sweep-rounds``; ``--merge`` adds rounds to an existing table). Prints a rich table and writes JSON
+to ``benchmarks/results/strategies.json``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Compress a day of web-server logs into an archive durably and time it (a data-pipeline workload).
 
-The input is ``--size-mb`` MiB (default 8) of deterministic access-log lines, generated in memory before the clock starts. The
-timed part splits it into chunks of ``--chunk-kib`` KiB, compresses each chunk as an independent frame
-with ``--codec`` (``zlib``, ``bz2`` or ``lzma``, the xz format) at ``--level`` on ``--workers`` threads
-(all three codecs release the GIL while they compress), writes the frames to one archive file with a
-small length-prefixed index and fsyncs it. The default, ``lzma`` at level 6 on 1 MiB chunks and one
-thread, is what ``xz`` or ``lzma.open`` gives you without options.
+The input is ``--size-mb`` MiB (default 8) of deterministic access-log lines, generated in memory
+before the clock starts. The timed part splits it into chunks of ``--chunk-kib`` KiB, compresses each
+chunk as an independent frame with ``--codec`` (``zlib``, ``bz2`` or ``lzma``, the xz format) at
+``--level`` on ``--workers`` threads (all three codecs release the GIL while they compress), writes the
+frames to one archive file with a small length-prefixed index and fsyncs it. The default, ``lzma`` at
+level 6 on 1 MiB chunks and one thread, is what ``xz`` or ``lzma.open`` gives you without options.
 
 After the clock stops, untimed, the archive is read back, every frame decompressed and the result
 compared with the input; a mismatch reports ``correct: false``. The result JSON (``seconds``,
