@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from tunesmith.agents.llm.client import LLMUnavailable
 from tunesmith.agents.prompting import render
 from tunesmith.agents.strategies.base import Strategy, objective_value
+from tunesmith.agents.strategies.screening import screening_summary, summary_lines
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.space import Param, SearchSpace
 from tunesmith.runners.types import Candidate, Trial
@@ -107,6 +108,8 @@ class LLMPlannerStrategy(Strategy):
             "planner.j2", target=self.describe, direction=self.objective.direction, metric=self.objective.metric,
             trials_left=self.trials_left(), baseline=self.baseline, reflections=self.lessons()[:8], n=n,
             history=[_row(t) for t in history],
+            screening=summary_lines(screening_summary(history, self.space, self.baseline, self.objective.minimize),
+                                    self.baseline, self.objective.metric),
         )
         messages = [{"role": "system", "content": render("system.j2")}, {"role": "user", "content": prompt}]
         try:
