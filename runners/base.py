@@ -99,7 +99,9 @@ class Target(abc.ABC):
     workload_model: ClassVar[type[BaseModel]]
     default_metric: ClassVar[str] = "seconds"
     # How this target can apply a parameter (Param.apply); a parameter asking for anything else is refused.
-    applies: ClassVar[tuple[str, ...]] = ("arg", "env", "meta", "setting")
+    # A target declares what it really applies: "setting" (an outside-world setting, recorded in the change
+    # ledger and restored) is accepted only by targets that implement an applier for it.
+    applies: ClassVar[tuple[str, ...]] = ("arg", "env")
     # A resource every candidate's measurement shares ("disk", "network"): candidates then run one at a time
     # whatever the job's [runner] executor says. None: candidates on separate devices do not disturb each other.
     shared_resource: ClassVar[str | None] = None

@@ -36,12 +36,6 @@ def iqr(xs: Sequence[float]) -> float:
     return quantile(xs, 0.75) - quantile(xs, 0.25)
 
 
-def relative_spread(xs: Sequence[float]) -> float:
-    """IQR divided by the median (0 for a single sample)."""
-    m = median(xs)
-    return iqr(xs) / abs(m) if m else 0.0
-
-
 @dataclass(frozen=True)
 class Comparison:
     """How a challenger compares with an incumbent on a metric.

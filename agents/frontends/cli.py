@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunesmith.runners.errors import InfrastructureError, TunesmithError
+from tunesmith.runners.secrets import redact
 
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")
@@ -89,8 +90,8 @@ def _fail(exc: TunesmithError) -> typer.Exit:
 def _internal(exc: BaseException, state_dir: Path) -> typer.Exit:
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / "crash.log"
-    log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-    first = (str(exc).splitlines() or [""])[0][:200]
+    log.write_text(redact("".join(traceback.format_exception(exc))), encoding="utf-8")
+    first = redact((str(exc).splitlines() or [""])[0][:200])
     err.print(f"internal error: {type(exc).__name__}: {first} (traceback in {log})", markup=False, highlight=False)
     return typer.Exit(1)
 

@@ -112,6 +112,7 @@ class ReplayTarget(Target):
     name = "replay"
     domain = "replay"
     workload_model = ReplayWorkload
+    applies = ("arg", "env", "meta", "setting")  # nothing is applied: every recorded parameter is looked up
 
     def __init__(self, job) -> None:  # type: ignore[no-untyped-def]
         super().__init__(job)
