@@ -54,7 +54,7 @@ class Clock:
 
     def __call__(self, item: Any, runner: Runner) -> str:
         start = time.monotonic()
-        time.sleep(self.seconds)
+        time.sleep(self.seconds / 10 if item == self.fail else self.seconds)  # a failure shows up early
         device = runner.extra_env.get("CUDA_VISIBLE_DEVICES") if isinstance(runner, EnvRunner) else None
         with self.lock:
             self.spans.append((item, device, start, time.monotonic()))
@@ -100,7 +100,7 @@ def test_devices_respect_may_start_and_stop_after_a_failure() -> None:
         "result 1", "result 2", "result 3"]
     assert started == [1, 2, 3, 4] and sorted(s[0] for s in clock.spans) == [1, 2, 3]
 
-    broken = Clock(0.1, fail=1)
+    broken = Clock(0.5, fail=1)
     with pytest.raises(RuntimeError, match="item 1 broke"):
         DeviceExecutor(EchoRunner(), ["0", "1"]).run_batch([1, 2, 3, 4, 5], broken)
     # 1 and 2 started together; once 1 failed nothing new started, and 2 was allowed to finish
