@@ -83,6 +83,11 @@ class Executor(abc.ABC, Generic[T, R]):
         """How many candidates run at once."""
         return 1
 
+    def comparison_runner(self) -> Runner:
+        """The runner for runs that are compared with each other (re-measures, the final A B A B): they
+        share one device, so a difference between devices never passes for a difference between configs."""
+        return self.runner
+
     def take_notice(self) -> str:
         """The notice the first time it is asked for, then an empty string."""
         notice, self.notice = self.notice, ""
@@ -150,6 +155,9 @@ class DeviceExecutor(Executor[T, R]):
     @property
     def slots(self) -> int:
         return len(self.devices)
+
+    def comparison_runner(self) -> Runner:
+        return EnvRunner(self.runner, {self.env_var: self.devices[0]})
 
     def run_batch(self, items, run_one, *, may_start=None, on_done=None):  # type: ignore[no-untyped-def]
         done: queue.Queue[tuple[int, str, Any, BaseException | None]] = queue.Queue()

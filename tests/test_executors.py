@@ -251,3 +251,30 @@ def test_the_run_node_never_starts_more_trials_than_are_left(tmp_path: Path) -> 
     assert len(out["finished"]) == len(trials) == 3 and session.target.calls == 3
     assert sorted(t.candidate.config["threads"] for t in trials) == [1, 2, 4]
     assert "not running the rest of the round: trial budget spent (3 trials)" in messages
+
+
+def test_re_measures_share_one_device_and_run_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Challenger and incumbent re-measured on different GPUs would compare the GPUs, not the configs."""
+    from tests.synthetic import SyntheticTarget
+    from tunesmith.agents.nodes import execute
+    from tunesmith.runners.types import Candidate, Trial
+
+    TARGETS.register("synthetic", SyntheticTarget)
+    job = parse_job({"name": "pair", "target": "synthetic", "budget": {"trials": 10}, "llm": {"mode": "off"},
+                     "runner": {"executor": "devices", "devices": [3, 5]}})
+    seen: list[tuple[str, str | None, float, float]] = []
+
+    def fake_run_candidate(store, study, target, runner, cand, **kw):  # noqa: ANN001, ANN003, ANN202
+        start = time.monotonic()
+        time.sleep(0.2)
+        device = runner.extra_env.get("CUDA_VISIBLE_DEVICES") if isinstance(runner, EnvRunner) else None
+        seen.append((cand.origin, device, start, time.monotonic()))
+        return Trial(id=len(seen), study=study, number=len(seen), candidate=cand)
+
+    monkeypatch.setattr(execute, "run_candidate", fake_run_candidate)
+    again = [Candidate(config={"threads": t}, origin="remeasure").model_dump(exclude={"key"}) for t in (1, 8)]
+    with open_session(job, tmp_path) as session:
+        assert session.executor.comparison_runner().extra_env == {"CUDA_VISIBLE_DEVICES": "3"}
+        execute.run({"queue": again}, session)
+    assert [(o, d) for o, d, _, _ in seen] == [("remeasure", "3"), ("remeasure", "3")]
+    assert overlapping([(None, d, s, e) for _, d, s, e in seen]) == 1

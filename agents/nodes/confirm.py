@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.agents.nodes.execute import summarize
+from tunesmith.agents.nodes.execute import executor_of, summarize
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
 from tunesmith.runners import selection
@@ -44,7 +44,7 @@ def confirm(state: StudyState, session: TuningSession) -> dict[str, Any]:  # noq
         side = "the default" if cand.key == default.candidate.key else f"trial #{best.number}"
         session.emit("run", f"running {side} again (final re-measure, {samples} samples)", config=cand.config,
                      origin="final")
-        trial = run_candidate(session.store, session.study, session.target, session.runner, cand,
+        trial = run_candidate(session.store, session.study, session.target, executor_of(session).comparison_runner(), cand,
                               scratch_root=session.scratch_root, repeats=samples,
                               ledger=getattr(session, "ledger", None))
         session.emit("run", f"{summarize(trial, session.job.objective.metric)} (final re-measure of {side})",

@@ -71,7 +71,13 @@ def run(state: StudyState, session: TuningSession) -> dict[str, Any]:
         session.emit("run", summarize(trial, session.job.objective.metric), trial=trial.number,
                      status=trial.measurement.status.value if trial.measurement else None)
 
-    trials = executor.run_batch(batch, run_one, may_start=may_start, on_done=on_done)
+    # Re-measures are compared with each other: they run one at a time on one device whatever the executor.
+    first = [c for c in batch if c.origin != "remeasure"]
+    again = [c for c in batch if c.origin == "remeasure"]
+    trials = executor.run_batch(first, run_one, may_start=may_start, on_done=on_done) if first else []
+    if again:
+        paired = SerialExecutor(executor.comparison_runner())
+        trials += paired.run_batch(again, run_one, may_start=may_start, on_done=on_done)
     finished += [t.id for t in trials]  # type: ignore[misc]
     if stopped:
         session.emit("run", f"not running the rest of the round: {stopped[0]}")
