@@ -2,16 +2,20 @@
 
 Three layers, each used where the machine allows it:
 
-- **cgroup** (Linux, writable cgroup file system, usually root): each run gets its own cgroup, joined by
-  the child before it executes the workload, so every descendant (``setsid``, double fork, a launcher's
-  workers) is a member and can be listed and killed. On a v1 hierarchy the ``pids``, ``cpuacct`` and
-  ``memory`` controllers are used (created under tunesmith's own cgroup of each controller); on a pure
-  v2 hierarchy one folder under tunesmith's own cgroup.
+- **cgroup** (Linux, writable cgroup file system, usually root): each run gets its own cgroup, joined
+  by the child before it executes the workload, so every descendant (``setsid``, double fork, a
+  launcher's workers) is a member and can be listed and killed. On a v1 hierarchy the ``pids``,
+  ``cpuacct`` and ``memory`` controllers are used (created under tunesmith's own cgroup of each
+  controller); on a pure v2 hierarchy one folder under tunesmith's own cgroup.
 - **child subreaper** (``prctl(PR_SET_CHILD_SUBREAPER)``, no privilege needed): orphaned descendants
   re-parent to tunesmith instead of init, so they stay findable; each run's processes also carry a
   ``TUNESMITH_RUN_TOKEN`` in their environment, which tells whose they are.
-- **parent-death signal** (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` in the child before it executes): a
-  ``kill -9`` of tunesmith takes the direct child down at once.
+- **parent-death signal** (``PR_SET_PDEATHSIG`` = SIGKILL, armed in the child before the workload
+  executes): a ``kill -9`` of tunesmith takes the direct child down at once.
+
+How the child arms the signal and joins the cgroup without running Python code between fork and exec
+(util-linux ``setpriv`` and a few lines of ``sh``) is in ``spawn``; ``child_setup`` is the fallback
+``preexec_fn`` for machines without ``setpriv --pdeathsig``.
 
 Each live run is recorded in ``<scratch>/running/<tunesmith pid>.json`` (leader pid and start time, token,
 cgroup folders); ``reap_leftovers`` ends whatever a killed tunesmith left there.
@@ -64,7 +68,10 @@ def enable_subreaper() -> bool:
 
 
 def child_setup(procs_files: list[str]) -> Callable[[], None]:
-    """A ``preexec_fn``: die with the parent, join the run's cgroups (failures are checked by the parent)."""
+    """A ``preexec_fn``: die with the parent, join the run's cgroups (failures are checked by the parent).
+
+    Used only where ``spawn.launcher`` is unavailable: a ``preexec_fn`` makes the spawn a full fork.
+    """
     parent = os.getpid()
     _prctl(PR_SET_PDEATHSIG, 0)  # loads libc now, in the parent, so the child calls nothing new
 
@@ -141,6 +148,19 @@ class Cgroup:
 
     def contains(self, pid: int) -> bool:
         return pid in self.pids()
+
+    def join(self, pid: int) -> None:
+        """Move ``pid`` into the cgroup from the parent (a failure is seen by ``contains``)."""
+        data = str(pid).encode()
+        for path in self.procs_files:
+            try:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
 
     def kill(self) -> None:
         """SIGKILL every member until none is left (or a few seconds passed); zombies count as gone."""
@@ -254,10 +274,21 @@ class RunRecords:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            owner = {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
+            owner = _owner()
             data = {"owner": owner, "runs": self.runs}
             tmp.write_text(json.dumps(data), encoding="utf-8")
             os.replace(tmp, self.path)
+
+
+_owners: dict[int, dict[str, object]] = {}
+
+
+def _owner() -> dict[str, object]:
+    """This process's pid and start time (read once per process: a forked worker has its own)."""
+    pid = os.getpid()
+    if pid not in _owners:
+        _owners[pid] = {"pid": pid, "create_time": psutil.Process(pid).create_time()}
+    return _owners[pid]
 
 
 def _same_process(pid: object, create_time: object) -> psutil.Process | None:

@@ -1,9 +1,11 @@
 """The local runner: one subprocess per RunSpec, in its own session, with hard limits, contained.
 
-The parent owns every limit. The child runs in a new session (its own process group) and, before it
-executes the workload, arms a parent-death signal and joins a cgroup of its own where the machine
-allows (see ``containment``); tunesmith is the child subreaper, so orphaned descendants (``setsid``,
-double forks) re-parent to it. A timeout, a memory overrun, a scheduler's stop, an exception in the
+The parent owns every limit. The child runs in a new session (its own process group) with a
+parent-death signal armed before the workload executes, and joins a cgroup of its own where the machine
+allows (see ``containment``: with util-linux ``setpriv`` no Python runs in the child, so a spawn costs
+a vfork/exec even when tunesmith has imported torch); tunesmith is the child subreaper, so orphaned
+descendants (``setsid``, double forks) re-parent to it. The parent waits on the child's pidfd (so a run
+that ends is seen at once, not at the next poll) and checks the clock and memory every ``poll_s``. A timeout, a memory overrun, a scheduler's stop, an exception in the
 parent or the end of the run kills every member: the cgroup, every group its descendants were seen in
 (torchrun puts each worker in a session of its own) and every process carrying the run's token.
 Memory is watched by polling the summed RSS of the process tree (``psutil``) rather than by
@@ -32,10 +34,17 @@ from typing import IO, Any
 import psutil
 
 from .base import REPORT_PREFIX, RESULT_ENV, Runner, RunResult, RunSpec
-from .containment import TOKEN_ENV, Cgroup, RunRecords, child_setup, enable_subreaper
+from .containment import (
+    TOKEN_ENV,
+    Cgroup,
+    RunRecords,
+    child_setup,
+    enable_subreaper,
+)
 from .job import Job
 from .process_tree import ProcessTree, exited
 from .secrets import register_secret_name, scrubbed_env
+from .spawn import ExitWaiter, check_program, launch_argv, launch_error, launcher, launcher_exec_error
 
 TAIL_CHARS = 8000  # characters of stdout and of stderr kept in a RunResult
 _MAX_LINE = 1 << 16  # read at most this many bytes per line, so a newline-free flood cannot exhaust memory
@@ -63,16 +72,6 @@ def _pump(stream: IO[bytes], tail: _Tail, on_line: Callable[[str], None] | None)
             on_line(line)
 
 
-def _launch_error(argv: list[str], exc: BaseException) -> str:
-    exe = argv[0] if argv else ""
-    if isinstance(exc, FileNotFoundError):
-        return f"cannot start {exe!r}: no such file or directory; fix: install it or give its full path"
-    if isinstance(exc, PermissionError):
-        return f"cannot start {exe!r}: permission denied; fix: make it executable or run it through its interpreter"
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return f"cannot start {exe!r}: {reason}; fix: check the command and its interpreter line"
-
-
 class _Reports:
     """Parses report lines from stdout, calls ``on_report``, raises the stop flag when asked; keeps the latest.
 
@@ -81,9 +80,11 @@ class _Reports:
     """
 
     def __init__(self, on_report: Callable[[dict[str, Any]], bool] | None, stop: threading.Event,
-                 max_items: int = MAX_REPORTS, max_bytes: int = MAX_REPORT_BYTES) -> None:
+                 max_items: int = MAX_REPORTS, max_bytes: int = MAX_REPORT_BYTES,
+                 wake: Callable[[], None] | None = None) -> None:
         self.on_report = on_report
         self.stop = stop
+        self.wake = wake
         self.max_items, self.max_bytes = max_items, max_bytes
         self.kept: deque[tuple[int, dict[str, Any]]] = deque()
         self.kept_bytes = 0
@@ -114,6 +115,8 @@ class _Reports:
             self.callback_error, keep = exc, False
         if keep is False:
             self.stop.set()
+            if self.wake is not None:
+                self.wake()
 
 
 class LocalRunner(Runner):
@@ -174,31 +177,40 @@ class LocalRunner(Runner):
         env = {**self.environment(spec), TOKEN_ENV: token}
         if self.records is not None:
             self.records.add(token, cgroups={k: str(v) for k, v in cgroup.dirs.items()} if cgroup else {})
+        prefix = launcher()
+        procs_files = cgroup.procs_files if cgroup else []
         start = time.monotonic()
         try:
+            if prefix is not None:
+                check_program(spec.argv[0], spec.cwd, env)
             proc = subprocess.Popen(
-                spec.argv,
+                launch_argv(prefix, spec.argv, procs_files) if prefix is not None else spec.argv,
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=child_setup(cgroup.procs_files if cgroup else []),
+                preexec_fn=None if prefix is not None else child_setup(procs_files),
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             self._forget(token, cgroup)
-            return RunResult(returncode=None, launch_error=_launch_error(spec.argv, exc))
+            return RunResult(returncode=None, launch_error=launch_error(spec.argv, exc))
         try:
+            if prefix is not None and cgroup is not None:
+                cgroup.join(proc.pid)  # the launcher joins too, before the exec; this makes the check below exact
             if cgroup is not None and not cgroup.contains(proc.pid):
                 cgroup.remove()  # the child could not join it: the subreaper and the token hold the tree
                 cgroup = None
             if self.records is not None:
                 with contextlib.suppress(psutil.Error):
                     self.records.add(token, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())
-            return self._supervise(proc, spec, start, ProcessTree(proc, cgroup=cgroup, token=token))
+            result = self._supervise(proc, spec, start, ProcessTree(proc, cgroup=cgroup, token=token))
         finally:
             self._forget(token, cgroup)
+        if prefix is not None and (why := launcher_exec_error(spec.argv, result.returncode, result.stderr_tail)):
+            return RunResult(returncode=None, launch_error=why, wall_s=result.wall_s)
+        return result
 
     def _forget(self, token: str, cgroup: Cgroup | None) -> None:
         if cgroup is not None:
@@ -209,7 +221,8 @@ class LocalRunner(Runner):
 
     def _supervise(self, proc: subprocess.Popen[bytes], spec: RunSpec, start: float, tree: ProcessTree) -> RunResult:
         stop = threading.Event()
-        reports = _Reports(spec.on_report, stop, self.max_reports, self.max_report_bytes)
+        waiter = ExitWaiter(proc.pid)
+        reports = _Reports(spec.on_report, stop, self.max_reports, self.max_report_bytes, wake=waiter.wake)
         out, err = _Tail(self.tail_chars), _Tail(self.tail_chars)
         readers = [
             threading.Thread(target=_pump, args=(proc.stdout, out, reports), daemon=True),
@@ -217,6 +230,7 @@ class LocalRunner(Runner):
         ]
         limit = spec.memory_mb * 2**20 if spec.memory_mb else None
         deadline = start + spec.timeout_s
+        next_check = start + self.poll_s  # the first memory check; a run that ends sooner is never polled
         reason = ""
         try:
             for t in readers:
@@ -229,17 +243,22 @@ class LocalRunner(Runner):
                 if now >= deadline:
                     reason = "timeout"
                     break
-                rss = tree.rss_bytes()  # also remembers new members (workers in sessions of their own)
-                if limit is not None and rss > limit:
-                    reason = "memory"
-                    break
-                stop.wait(min(self.poll_s, max(deadline - now, 0.001)))
+                if now >= next_check:
+                    rss = tree.rss_bytes()  # also remembers new members (workers in sessions of their own)
+                    if limit is not None and rss > limit:
+                        reason = "memory"
+                        break
+                    next_check = now + self.poll_s
+                waiter.wait(max(min(next_check, deadline) - now, 0.0))
         finally:
-            # Always: kill what is over its limit, leftovers of a finished run, or everything if we raise.
-            tree.kill(self.grace_s)
-            for t in readers:
-                if t.is_alive():
-                    t.join(_READER_JOIN_S)
+            try:
+                # Always: kill what is over its limit, leftovers of a finished run, or everything if we raise.
+                tree.kill(self.grace_s)
+                for t in readers:
+                    if t.is_alive():
+                        t.join(_READER_JOIN_S)
+            finally:
+                waiter.close()
         wall = time.monotonic() - start
         if reports.callback_error is not None:
             raise reports.callback_error

@@ -57,12 +57,39 @@ def _zombie_io(pid: int) -> dict[str, int] | None:
     return {k: int(v) for k, _, v in (line.partition(": ") for line in text.splitlines()) if v.isdigit()}
 
 
+def direct_children() -> set[int] | None:
+    """This process's own children (every thread's), from /proc; None where the kernel does not list them."""
+    if not os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
+        return None  # no CONFIG_PROC_CHILDREN (or no /proc)
+    out: set[int] = set()
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                out.update(int(x) for x in f.read().split())
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        except (OSError, ValueError):
+            return None
+    return out
+
+
 def exited(pid: int) -> bool:
     """Whether the child ``pid`` has exited, without reaping it (its counters stay readable)."""
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+
+
+def _live(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 class ProcessTree:
@@ -86,6 +113,16 @@ class ProcessTree:
         self._own_group = os.getpgid(0)
         self._token_of: dict[tuple[int, float], bool] = {}
 
+    def _has_token(self, p: psutil.Process) -> bool:
+        """Whether ``p`` carries the run's token (each process's environment is read once)."""
+        try:
+            key = (p.pid, p.create_time())
+        except psutil.Error:
+            return False
+        if key not in self._token_of:
+            self._token_of[key] = carries_token(p, self.token)
+        return self._token_of[key]
+
     def _orphans(self) -> list[psutil.Process]:
         """Our own descendants carrying the run's token (each process's environment is read once)."""
         if not self.token:
@@ -94,19 +131,7 @@ class ProcessTree:
             mine = psutil.Process().children(recursive=True)
         except psutil.Error:
             return []
-        out = []
-        for p in mine:
-            if p.pid == self.proc.pid:
-                continue
-            try:
-                key = (p.pid, p.create_time())
-            except psutil.Error:
-                continue
-            if key not in self._token_of:
-                self._token_of[key] = carries_token(p, self.token)
-            if self._token_of[key]:
-                out.append(p)
-        return out
+        return [p for p in mine if p.pid != self.proc.pid and self._has_token(p)]
 
     def observe(self) -> list[psutil.Process]:
         """The live tree now (leader and members); remembers each member and its group."""
@@ -158,6 +183,38 @@ class ProcessTree:
                 continue
         return live
 
+    def settled(self) -> bool:
+        """Whether the leader has exited and nothing of the run is left, by cheap checks only.
+
+        Once the leader is gone every live descendant has been re-parented to us (the subreaper), so it
+        is our own child: the run left nothing when its cgroup has no live member, no remembered member
+        runs, and none of our children is in one of the run's groups or carries its token. False when
+        unsure (no list of our children here): ``kill`` then looks at the whole machine.
+        """
+        if not exited(self.proc.pid):
+            return False
+        if self.cgroup is not None and any(_live(pid) for pid in self.cgroup.pids()):
+            return False
+        if any(p.pid != self.proc.pid for p in self._live_members()):
+            return False
+        children = direct_children()
+        if children is None:
+            return False
+        for pid in children - {self.proc.pid}:
+            try:
+                group = os.getpgid(pid)
+            except OSError:
+                continue  # gone (reaped meanwhile)
+            if group in self.groups:
+                if _live(pid):
+                    return False
+                self.usage.reap(pid)  # an orphan of the run that exited after re-parenting to us
+                continue
+            with contextlib.suppress(psutil.Error):
+                if self.token and self._has_token(psutil.Process(pid)):
+                    return False
+        return True
+
     def alive(self) -> bool:
         """Whether any remembered member, any process in a remembered group or in the cgroup still runs."""
         return bool(self._live_members()) or bool(self._live_groups())
@@ -184,7 +241,11 @@ class ProcessTree:
         SIGKILL is sent even if the grace wait is interrupted (a second Ctrl-C), and the leader is
         always reaped, so nothing of the run outlives the call.
         """
+        settled = False
         try:
+            settled = self.settled()  # a normal end with nothing left: no scan of the machine
+            if settled:
+                return
             self.observe()
             if not self.alive():
                 return
@@ -192,7 +253,7 @@ class ProcessTree:
             self._wait(grace_s)
         finally:
             try:
-                if self.alive():
+                if not settled and self.alive():
                     self.signal(signal.SIGKILL)
                     if self.cgroup is not None:
                         self.cgroup.kill()

@@ -14,9 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tunesmith.runners import local as local_module
 from tunesmith.runners.base import RunSpec
 from tunesmith.runners.containment import TOKEN_ENV, Cgroup, RunRecords, reap_leftovers
 from tunesmith.runners.local import LocalRunner
+from tunesmith.runners.spawn import launcher
 
 # A workload that leaves a daemon behind: fork, setsid, fork again, exec `sleep 300`; the middle process
 # exits at once so the daemon is re-parented away from the workload, then the workload itself exits 0.
@@ -49,6 +51,16 @@ def _cleanup_probe() -> None:
 _cleanup_probe()
 
 
+@pytest.fixture(params=["setpriv", "preexec"])
+def spawn(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the runner starts the child: behind the setpriv launcher, or with the preexec_fn fallback."""
+    if request.param == "setpriv" and launcher() is None:
+        pytest.skip("no setpriv with --pdeathsig here")
+    if request.param == "preexec":
+        monkeypatch.setattr(local_module, "launcher", lambda: None)
+    return request.param
+
+
 def running(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -71,7 +83,7 @@ def daemon_spec(tmp_path: Path, linger_s: float = 0.0) -> RunSpec:
 
 
 @pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "subreaper"])
-def test_setsid_double_forked_grandchild_ends_with_the_run(tmp_path: Path, cgroups: bool) -> None:
+def test_setsid_double_forked_grandchild_ends_with_the_run(tmp_path: Path, cgroups: bool, spawn: str) -> None:
     if cgroups and not HAS_CGROUP:
         pytest.skip("no writable cgroup here")
     res = LocalRunner(grace_s=0.5, cgroups=cgroups).run(daemon_spec(tmp_path))
@@ -88,7 +100,7 @@ def test_setsid_double_forked_grandchild_ends_with_the_run(tmp_path: Path, cgrou
 
 
 @pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
-def test_a_run_gets_its_own_cgroup_which_is_removed_afterwards(tmp_path: Path) -> None:
+def test_a_run_gets_its_own_cgroup_which_is_removed_afterwards(tmp_path: Path, spawn: str) -> None:
     code = "print(open('/proc/self/cgroup').read())"
     res = LocalRunner().run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
     assert res.returncode == 0
@@ -234,8 +246,9 @@ def test_resources_cover_the_whole_tree(tmp_path: Path, cgroups: bool) -> None:
         assert r.get("peak_charged_mb", 0) >= 40
 
 
+@pytest.mark.parametrize("how", ["join", "preexec"])
 @pytest.mark.parametrize("root", ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"], ids=["default", "v2-unified"])
-def test_cgroup_holds_descendants_and_counts_their_cpu(root: str) -> None:
+def test_cgroup_holds_descendants_and_counts_their_cpu(root: str, how: str) -> None:
     from tunesmith.runners.containment import child_setup
 
     group = Cgroup.create(f"t-{os.getpid()}", root=Path(root))
@@ -244,7 +257,11 @@ def test_cgroup_holds_descendants_and_counts_their_cpu(root: str) -> None:
     try:
         code = ("import subprocess, sys, time; subprocess.Popen(['sleep', '300'], start_new_session=True);"
                 "t = time.process_time() + 0.3\nwhile time.process_time() < t: pass")
-        proc = subprocess.Popen([sys.executable, "-c", code], preexec_fn=child_setup(group.procs_files))
+        if how == "join":  # joined by the parent right after the spawn (the runner's check)
+            proc = subprocess.Popen([sys.executable, "-c", code])
+            group.join(proc.pid)
+        else:
+            proc = subprocess.Popen([sys.executable, "-c", code], preexec_fn=child_setup(group.procs_files))
         proc.wait(30)
         members = group.pids()
         assert len(members) == 1  # the detached sleep is still a member after its parent exited
@@ -256,3 +273,109 @@ def test_cgroup_holds_descendants_and_counts_their_cpu(root: str) -> None:
         group.kill()
         group.remove()
     assert not any(path.exists() for path in group.dirs.values())
+
+
+# A process that runs one long workload through LocalRunner and is then killed with SIGKILL.
+RUNNER_HOST = r"""
+import sys
+from pathlib import Path
+from tunesmith.runners import local
+from tunesmith.runners.base import RunSpec
+if sys.argv[2] == "preexec":
+    local.launcher = lambda: None
+code = "import os, time; open('workload.pid', 'w').write(str(os.getpid())); time.sleep(300)"
+local.LocalRunner().run(RunSpec(argv=[sys.executable, "-c", code], cwd=Path(sys.argv[1]), timeout_s=600))
+"""
+
+
+@pytest.mark.parametrize("mode", ["setpriv", "preexec"])
+def test_kill_9_of_the_runner_ends_its_workload_at_once(tmp_path: Path, mode: str) -> None:
+    """The parent-death signal, not a later sweep: the workload dies when its runner is SIGKILLed."""
+    if mode == "setpriv" and launcher() is None:
+        pytest.skip("no setpriv with --pdeathsig here")
+    host = subprocess.Popen([sys.executable, "-c", RUNNER_HOST, str(tmp_path), mode])
+    workload = 0
+    try:
+        end = time.monotonic() + 60
+        while not (tmp_path / "workload.pid").exists() and time.monotonic() < end and host.poll() is None:
+            time.sleep(0.05)
+        workload = int((tmp_path / "workload.pid").read_text())
+        assert psutil.Process(workload).ppid() == host.pid  # the direct child, nothing in between
+        host.kill()
+        host.wait()
+        assert wait_gone(workload, 10), f"the workload outlived a kill -9 of its runner ({mode})"
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+        if workload and running(workload):
+            os.kill(workload, signal.SIGKILL)
+
+
+def test_the_spawn_runs_no_python_in_the_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind the launcher there is no preexec_fn (a full fork of a large parent), yet the workload starts in its cgroup."""
+    if launcher() is None:
+        pytest.skip("no setpriv with --pdeathsig here")
+    seen: list[object] = []
+    real = subprocess.Popen
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen:
+        seen.append(kwargs.get("preexec_fn"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local_module.subprocess, "Popen", popen)
+    res = LocalRunner().run(RunSpec(argv=["cat", "/proc/self/cgroup"], cwd=tmp_path / "run"))
+    assert res.returncode == 0, res.stderr_tail
+    assert seen == [None]
+    if HAS_CGROUP:
+        assert "/tunesmith/" in res.stdout_tail, res.stdout_tail
+
+
+def test_launch_errors_are_found_before_the_workload_runs(tmp_path: Path, spawn: str) -> None:
+    bad_interpreter = tmp_path / "bad.sh"
+    bad_interpreter.write_text("#!/nonexistent/interpreter\n")
+    bad_interpreter.chmod(0o755)
+    not_executable = tmp_path / "plain.sh"
+    not_executable.write_text("#!/bin/sh\necho hi\n")
+    not_executable.chmod(0o644)
+    cases = [
+        (["no-such-tool-anywhere"], "no such file"),
+        ([str(bad_interpreter)], "no such file"),
+        ([str(not_executable)], "permission denied"),
+        (["../plain.sh"], "permission denied"),  # relative to the run's folder, as the child sees it
+        ([str(tmp_path)], "permission denied"),  # a folder
+    ]
+    for argv, message in cases:
+        res = LocalRunner().run(RunSpec(argv=argv, cwd=tmp_path / "run"))
+        assert res.returncode is None and message in res.launch_error, (argv, res.launch_error)
+        assert "\n" not in res.launch_error and "fix:" in res.launch_error
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "mytool").write_text("#!/bin/sh\necho found-it\n")
+    (tools / "mytool").chmod(0o755)
+    env = {"PATH": f"{tools}:{os.environ.get('PATH', '/usr/bin:/bin')}"}  # the child's PATH finds the tool
+    res = LocalRunner().run(RunSpec(argv=["mytool"], cwd=tmp_path / "run", env=env))
+    assert res.returncode == 0 and "found-it" in res.stdout_tail, res.launch_error
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "subreaper"])
+def test_a_clean_exit_needs_no_scan_of_the_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   cgroups: bool) -> None:
+    def scan() -> list[int]:
+        raise AssertionError("looked at every process on the machine after a clean exit")
+
+    monkeypatch.setattr(psutil, "pids", scan)
+    res = LocalRunner(cgroups=cgroups).run(RunSpec(argv=["true"], cwd=tmp_path / "run"))
+    assert res.returncode == 0 and res.launch_error == "", res.stderr_tail
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "subreaper"])
+def test_an_orphan_that_already_exited_is_reaped(tmp_path: Path, cgroups: bool) -> None:
+    """A child the workload never waited for is re-parented to us as a zombie; the run reaps it."""
+    code = ("import subprocess, time; p = subprocess.Popen(['true']);"
+            "open('child.pid', 'w').write(str(p.pid)); time.sleep(0.5)")
+    res = LocalRunner(cgroups=cgroups).run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
+    assert res.returncode == 0, res.stderr_tail
+    child = int((tmp_path / "run" / "child.pid").read_text())
+    zombies = [p.pid for p in psutil.Process().children() if p.pid == child]
+    assert not zombies, "the workload's exited child was left a zombie of tunesmith"
