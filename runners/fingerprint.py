@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
+import re
+import shutil
+import subprocess
 import sys
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,47 +34,135 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-@lru_cache(maxsize=1)
+def _torch_cuda_build() -> str | None:
+    """The CUDA version torch was built for (``torch.version.cuda``), read from its files: no import."""
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    m = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return m.group(1) if m else None
+
+
+def _first_visible_gpu() -> str | None:
+    """The ``nvidia-smi -i`` id of the first GPU a CUDA program sees; "" when CUDA_VISIBLE_DEVICES hides all."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return None
+    first = visible.split(",")[0].strip()
+    return "" if first in ("", "-1") else first
+
+
+def _gpu_from_smi(index: str | None) -> dict[str, str] | None:
+    """Name, driver and compute capability of one GPU from ``nvidia-smi``; None where it cannot tell."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    for fields in (("name", "driver_version", "compute_cap"), ("name", "driver_version")):  # old drivers lack compute_cap
+        cmd = [exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"]
+        cmd += ["-i", index] if index else []
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        lines = [ln for ln in done.stdout.splitlines() if ln.strip()]
+        if done.returncode == 0 and lines:
+            values = [v.strip() for v in lines[0].split(",")]
+            if len(values) == len(fields):
+                return dict(zip(fields, values, strict=True))
+    return None
+
+
+def _gpu_from_proc() -> dict[str, str] | None:
+    """Name and driver of the first GPU from /proc/driver/nvidia (no capability there)."""
+    root = Path("/proc/driver/nvidia")
+    out: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        m = re.search(r"Kernel Module\s+(?:for\s+\S+\s+)?([0-9][0-9.]*)", (root / "version").read_text())
+        if m:
+            out["driver_version"] = m.group(1)
+    with contextlib.suppress(OSError):
+        for info in sorted((root / "gpus").glob("*/information")):
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    out["name"] = line.split(":", 1)[1].strip()
+                    break
+            break
+    return out if "name" in out else None
+
+
+def _gpu_facts() -> dict[str, Any]:
+    """gpu, gpu_capability, driver, cuda, tf32_matmul of the first visible NVIDIA GPU; ``{"gpu": None}`` without one."""
+    index = _first_visible_gpu()
+    if index == "":
+        return {"gpu": None}
+    facts = _gpu_from_smi(index) or _gpu_from_proc()
+    if facts is None:
+        return {"gpu": None}
+    out: dict[str, Any] = {"gpu": facts["name"]}
+    if facts.get("compute_cap") and facts["compute_cap"] not in ("[N/A]", "N/A"):
+        out["gpu_capability"] = facts["compute_cap"]
+    if facts.get("driver_version"):
+        out["driver"] = facts["driver_version"]
+    out["cuda"] = _torch_cuda_build()
+    # torch's default for TF32 in matmuls (it reads the same variable); targets that set it record their own
+    out["tf32_matmul"] = os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE") == "1"
+    return out
+
+
+_cache: dict[int, dict[str, Any]] = {}
+
+
 def environment_fingerprint() -> dict[str, Any]:
-    """Host, CPU, Python and library versions; GPU name, driver and capability where CUDA is present."""
-    fp: dict[str, Any] = {
-        "machine": platform.machine(),
-        "cpu": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "torch": _version("torch"),
-        "triton": _version("triton"),
-    }
-    try:
-        import torch
+    """Host, CPU, Python and library versions; GPU name, capability, driver and torch's CUDA where a GPU is present.
 
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            fp["gpu"] = props.name
-            fp["gpu_capability"] = f"{props.major}.{props.minor}"
-            fp["cuda"] = torch.version.cuda
-            fp["tf32_matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
-        else:
-            fp["gpu"] = None
-    except Exception:  # noqa: BLE001 - a broken torch must not stop fingerprinting
-        fp["gpu"] = None
-    return fp
+    Nothing here imports torch (that takes seconds and makes every later fork of this process slow): GPU
+    facts come from ``nvidia-smi`` (else /proc/driver/nvidia), versions from the installed packages'
+    metadata. Computed once per process; a copy is returned.
+    """
+    pid = os.getpid()
+    if pid not in _cache:
+        fp: dict[str, Any] = {
+            "machine": platform.machine(),
+            "cpu": _cpu_model(),
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "torch": _version("torch"),
+            "triton": _version("triton"),
+        }
+        fp.update(_gpu_facts())
+        _cache.clear()
+        _cache[pid] = fp
+    return dict(_cache[pid])
 
 
-def filesystem_of(path: str | Path) -> dict[str, str]:
-    """The mount point, file-system type and mount options holding ``path`` (from /proc/self/mounts)."""
-    target = Path(path).resolve()
-    best: dict[str, str] = {"mount": "/", "fstype": "unknown", "options": ""}
-    try:
+def read_mounts() -> list[tuple[str, str, str]]:
+    """(mount point, file-system type, options) of every mount, from /proc/self/mounts ([] where unreadable)."""
+    out = []
+    with contextlib.suppress(OSError):
         for line in Path("/proc/self/mounts").read_text().splitlines():
             parts = line.split()
-            if len(parts) < 4:
-                continue
-            mount = parts[1].replace("\\040", " ")
-            if (target == Path(mount) or Path(mount) in target.parents) and len(mount) >= len(best["mount"]):
-                best = {"mount": mount, "fstype": parts[2], "options": parts[3]}
-    except OSError:
-        pass
+            if len(parts) >= 4:
+                out.append((parts[1].replace("\\040", " "), parts[2], parts[3]))
+    return out
+
+
+def filesystem_of(path: str | Path, mounts: list[tuple[str, str, str]] | None = None) -> dict[str, str]:
+    """The mount point, file-system type and mount options holding ``path``.
+
+    ``mounts`` is a table from ``read_mounts`` to reuse (callers that ask often keep one); default: read now.
+    """
+    target = Path(path).resolve()
+    best: dict[str, str] = {"mount": "/", "fstype": "unknown", "options": ""}
+    for mount, fstype, options in read_mounts() if mounts is None else mounts:
+        if (target == Path(mount) or Path(mount) in target.parents) and len(mount) >= len(best["mount"]):
+            best = {"mount": mount, "fstype": fstype, "options": options}
     return best
 
 
