@@ -365,3 +365,38 @@ def test_checkpoint_target_runs_the_real_writer(tmp_path):
     )
     assert "--drop-caches" not in target.render({}, tmp_path)[0]
     assert m.fingerprint["filesystem"]["fstype"] == filesystem_of(tmp_path)["fstype"]
+
+
+def test_command_reads_the_mount_table_once_per_study(tmp_path, monkeypatch):
+    reads = []
+    real = command_module.read_mounts
+    monkeypatch.setattr(command_module, "read_mounts", lambda: reads.append(1) or real())
+    target = CommandTarget(make_job(tmp_path, fake(tmp_path, OK_BODY)))
+    for _ in range(2):
+        assert evaluate(target, tmp_path, repeats=2).status == Status.OK
+    assert target.fingerprint()["filesystem"] == filesystem_of(tmp_path / "work" / "out")
+    assert len(reads) == 1, "the mount table was read again for every run"
+    target.close()  # the end of a study: the next one reads the mounts afresh
+    assert evaluate(target, tmp_path).status == Status.OK and len(reads) == 2
+
+
+def test_scratch_folder_is_emptied_and_removed(tmp_path):
+    from tunesmith.runners.io.scratch import clear_folder, remove_folder
+
+    folder = tmp_path / "a" / "out"
+    clear_folder(folder)  # missing: created, empty
+    assert folder.is_dir() and not any(folder.iterdir())
+    (folder / "sub").mkdir()
+    (folder / "sub" / "f").write_text("x")
+    (folder / "g").write_text("y")
+    clear_folder(folder)
+    assert folder.is_dir() and not any(folder.iterdir())
+    folder.rmdir()
+    folder.write_text("a file where the folder goes")
+    clear_folder(folder)
+    assert folder.is_dir() and not any(folder.iterdir())
+    (folder / "f").write_text("x")
+    remove_folder(folder)
+    assert not folder.exists()
+    remove_folder(folder)  # already gone: nothing to do, no error
+    assert (tmp_path / "a").is_dir()

@@ -23,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..base import RESULT_ENV, RunResult, Target
 from ..context import TrialContext
 from ..errors import JobError
-from ..fingerprint import environment_fingerprint, filesystem_of
+from ..fingerprint import environment_fingerprint, filesystem_of, read_mounts
 from ..job import Job
 from ..outcome import classify_run
 from ..param_fields import build_param
 from ..space import SearchSpace, Value
 from ..stats import median
 from ..types import Candidate, Measurement, Status
+from .scratch import clear_folder, remove_folder
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 RESERVED = ("out", "python")
@@ -91,6 +92,7 @@ class CommandTarget(Target):
                 self._template[self._program] = str(self.job.resolve(prog))
         self._scratch: set[Path] = set()
         self._last_out: Path | None = None
+        self._mounts: list[tuple[str, str, str]] | None = None  # the mount table, read once per target (study)
         if self.workload.output_dir:  # one output folder for every candidate: they must not run at once
             self.shared_resource = "disk"  # type: ignore[misc]
         space = self.base_space()
@@ -168,8 +170,14 @@ class CommandTarget(Target):
             return self.job.resolve(self.workload.output_dir) / f"tunesmith-scratch-{self.job.name}"
         return (workdir or self.job.base_dir) / "out"
 
+    def filesystem(self, path: Path) -> dict[str, str]:
+        """The file system holding ``path`` (mount, fstype, options), from a mount table read once per target."""
+        if self._mounts is None:
+            self._mounts = read_mounts()
+        return filesystem_of(path, self._mounts)
+
     def _check_storage(self, path: Path) -> None:
-        fs = filesystem_of(path)
+        fs = self.filesystem(path)
         if fs["fstype"] in MEMORY_FS and not self.workload.allow_tmpfs:
             raise JobError(
                 f"output dir {path} is on {fs['fstype']}, which measures memory, not storage",
@@ -230,8 +238,7 @@ class CommandTarget(Target):
         warmup = ctx.warmup
         try:
             for r in range(-warmup, repeats):  # r < 0: untimed warm-up runs (imports, allocator, caches)
-                shutil.rmtree(out, ignore_errors=True)
-                out.mkdir(parents=True, exist_ok=True)
+                clear_folder(out)
                 run_dir = workdir / (f"run-{r}" if r >= 0 else f"warmup{-r}")
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "result.json").unlink(missing_ok=True)
@@ -263,7 +270,7 @@ class CommandTarget(Target):
                     if key != self.metric_key and numeric and math.isfinite(value):
                         extra.setdefault(key, []).append(float(value))
         finally:
-            shutil.rmtree(out, ignore_errors=True)
+            remove_folder(out)
             self._scratch.discard(out)
         metrics = {k: sum(v) / len(v) for k, v in extra.items() if len(v) == len(samples)}
         if dropped:
@@ -293,13 +300,14 @@ class CommandTarget(Target):
 
     def close(self) -> None:
         for path in list(self._scratch):
-            shutil.rmtree(path, ignore_errors=True)
+            remove_folder(path)
         self._scratch.clear()
+        self._mounts = None  # a later study reads the mounts afresh
 
     # -- what to tell the agents ---------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
         where = self._last_out or (self.output_root(None) if self.workload.output_dir else self.job.base_dir)
-        return {**environment_fingerprint(), "filesystem": filesystem_of(where)}
+        return {**environment_fingerprint(), "filesystem": self.filesystem(where)}
 
     def signature(self) -> str:
         prog = Path(self._template[self._program]).name if self._program is not None else self._template[0]
