@@ -25,6 +25,7 @@ from tunesmith.runners.errors import InfrastructureError, StudyConflictError
 from tunesmith.runners.job import Job
 from tunesmith.runners.secrets import redact, redact_obj
 from tunesmith.runners.types import (
+    REDACTED,
     Candidate,
     Measurement,
     Reflection,
@@ -223,7 +224,8 @@ class StudyStore(StudyStorage):
     def start_trial(self, study: str, candidate: Candidate) -> Trial:
         """Store the trial as running (before it starts) and return it with its number."""
         with self._tx() as db:
-            number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study=?", (study,)).fetchone()[0]
+            last = db.execute("SELECT number FROM trials WHERE study=? ORDER BY number DESC LIMIT 1", (study,)).fetchone()
+            number = (last[0] if last else 0) + 1  # the newest entry of the (study, number) index: no scan
             cur = db.execute(
                 "INSERT INTO trials (study, number, key, candidate, state, pid, started_at) VALUES (?,?,?,?,?,?,?)",
                 (study, number, candidate.key, redact(candidate.model_dump_json()), "running", os.getpid(), utcnow()),
@@ -257,8 +259,11 @@ class StudyStore(StudyStorage):
 
     def trials_since(self, study: str, after_id: int, *, include_interrupted: bool = True,
                      limit: int | None = None) -> list[Trial]:
-        """Trials with an id above ``after_id``, in id order: what changed since a reader last looked."""
-        sql = "SELECT * FROM trials WHERE study=? AND id>?" + ("" if include_interrupted else " AND interrupted=0")
+        """Trials with an id above ``after_id``, in id order: what changed since a reader last looked.
+
+        ``+study`` keeps SQLite from scanning the study's index: the rows after ``after_id`` are found by id.
+        """
+        sql = "SELECT * FROM trials WHERE +study=? AND id>?" + ("" if include_interrupted else " AND interrupted=0")
         sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return [_trial_from_row(r) for r in self.db.execute(sql, (study, after_id))]
 
@@ -269,7 +274,7 @@ class StudyStore(StudyStorage):
         """The first finished (not interrupted) trial of this candidate key, if any."""
         row = self.db.execute(
             "SELECT * FROM trials WHERE study=? AND key=? AND state IN ('done','failed') AND interrupted=0"
-            " ORDER BY number LIMIT 1",
+            " ORDER BY +number LIMIT 1",  # +: look the key up in its index, then sort its few rows
             (study, key),
         ).fetchone()
         return _trial_from_row(row) if row else None
@@ -303,12 +308,15 @@ class StudyStore(StudyStorage):
         return [Reflection.model_validate_json(r["body"]) for r in self.db.execute(sql + " ORDER BY id", args)]
 
 
+_STORED = {REDACTED: True}
+
+
 def _trial_from_row(row: sqlite3.Row) -> Trial:
     return Trial(
         id=row["id"],
         study=row["study"],
         number=row["number"],
-        candidate=Candidate.model_validate_json(row["candidate"]),
+        candidate=Candidate.model_validate_json(row["candidate"], context=_STORED),  # redacted on write
         state=TrialState(row["state"]),
         measurement=Measurement.model_validate_json(row["measurement"]) if row["measurement"] else None,
         verdict=Verdict(row["verdict"]) if row["verdict"] else None,

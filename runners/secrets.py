@@ -43,6 +43,8 @@ _AFTER = [  # the secret follows a label, which is kept
 _lock = threading.Lock()
 _values: set[str] = set()
 _names: set[str] = set()
+_generation = 0  # bumped by every register_*: a cached ``secret_values`` answer is then stale
+_cache: tuple[Any, list[str], list[str]] | None = None  # (what it was computed from, values, their forms)
 
 
 def is_secret_name(name: str) -> bool:
@@ -55,9 +57,11 @@ def is_secret_name(name: str) -> bool:
 
 def register_secret_name(name: str | None) -> None:
     """Treat the variable ``name`` as secret even if its name does not look like one."""
+    global _generation
     if name:
         with _lock:
             _names.add(name)
+            _generation += 1
 
 
 def register_secret(value: str | None) -> None:
@@ -65,14 +69,44 @@ def register_secret(value: str | None) -> None:
 
     Values shorter than 8 characters and placeholders such as "not-needed" are ignored.
     """
+    global _generation
     if value and len(value) >= MIN_SECRET_LEN and value not in _PLACEHOLDERS:
         with _lock:
             _values.add(value)
+            _generation += 1
+
+
+def _environ_state() -> Any:
+    """A cheap snapshot of ``os.environ`` that differs whenever a variable is set, changed or removed."""
+    raw = getattr(os.environ, "_data", None)  # CPython keeps the raw (encoded) items here: no decoding
+    return tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items())
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """Every secret value known now (registered, or in a secret variable of ``env``), longest first."""
-    env = os.environ if env is None else env
+    """Every secret value known now (registered, or in a secret variable of ``env``), longest first.
+
+    For the process environment (``env=None``) the answer is cached until a variable changes or a secret
+    (or secret name) is registered: ``redact`` runs on every stored row and would otherwise scan the
+    whole environment each time.
+    """
+    if env is None:
+        return list(_cached()[1])
+    return _secret_values(env)
+
+
+def _cached() -> tuple[Any, list[str], list[str]]:
+    """The process environment's secret values and the forms ``redact`` looks for, recomputed on change."""
+    global _cache
+    state = (_generation, _environ_state())
+    cached = _cache
+    if cached is None or cached[0] != state:
+        values = _secret_values(os.environ)
+        forms = list(dict.fromkeys(f for v in values for f in (v, json.dumps(v)[1:-1])))
+        cached = _cache = (state, values, forms)
+    return cached
+
+
+def _secret_values(env: Mapping[str, str]) -> list[str]:
     with _lock:
         found = set(_values)
     for name, value in env.items():
@@ -86,10 +120,9 @@ def redact(text: Any) -> str:
     out = text if isinstance(text, str) else str(text)
     if not out:
         return out
-    for value in secret_values():
-        for form in (value, json.dumps(value)[1:-1]):  # as it is, and as it appears inside JSON text
-            if form in out:
-                out = out.replace(form, MASK)
+    for form in _cached()[2]:  # each value as it is, and as it appears inside JSON text
+        if form in out:
+            out = out.replace(form, MASK)
     for pattern, keep in _WHOLE:
         out = pattern.sub(keep + MASK, out)
     for pattern in _AFTER:

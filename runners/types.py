@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
 from .secrets import redact
 from .space import Value
@@ -31,6 +31,8 @@ class Status(str, Enum):
     INFRASTRUCTURE = "infrastructure"  # the runner/machine failed, not the candidate
 
 
+REDACTED = "redacted"  # validation context flag: ``{REDACTED: True}`` says the text was redacted when stored
+
 Origin = Literal["baseline", "planner", "sampler", "user", "remeasure", "coder", "final"]  # final: the end-of-study re-measure
 
 
@@ -49,7 +51,9 @@ class Candidate(BaseModel):
 
     @field_validator("rationale")
     @classmethod
-    def _redacted(cls, value: str) -> str:
+    def _redacted(cls, value: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get(REDACTED):
+            return value  # read back from the store, which redacted it on write
         return redact(value)  # LLM text: a key it echoes must not reach checkpoints, the store or reports
 
     @computed_field  # type: ignore[prop-decorator]
