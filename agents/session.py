@@ -14,6 +14,7 @@ from tunesmith.runners.base import Runner, Target
 from tunesmith.runners.executors import Executor
 from tunesmith.runners.job import Job
 from tunesmith.runners.types import Candidate, Trial, TrialState
+from tunesmith.tools.history import StudyHistory
 
 Observer = Callable[[str, str, dict[str, Any]], None]
 
@@ -39,6 +40,8 @@ class TuningSession:
     _synced_id: int = field(default=0, init=False, repr=False)  # sync_budget has read trials up to this id
     _synced_count: int = field(default=0, init=False, repr=False)
     executor: Executor[Any, Any] | None = None  # how the run node runs a batch; None: one at a time (serial)
+    _history: StudyHistory | None = field(default=None, init=False, repr=False)
+    _insights: set[str] | None = field(default=None, init=False, repr=False)  # the study's lessons, once read
 
     @property
     def study(self) -> str:
@@ -47,6 +50,30 @@ class TuningSession:
     @property
     def scratch_root(self) -> Path:
         return self.state_dir / "scratch"
+
+    @property
+    def history(self) -> StudyHistory:
+        """The study's trials in memory (loaded on first use, then refreshed with what changed)."""
+        if self._history is None:
+            self._history = StudyHistory(self.store, self.study)
+        return self._history
+
+    def trials(self) -> list[Trial]:
+        """Every trial of the study, up to date, in number order: read from memory plus what changed.
+
+        The list is the history's own: read it, do not modify it.
+        """
+        return self.history.refresh()
+
+    def trial_changed(self, trial_id: int | None) -> None:
+        """A node changed a stored trial (the judge set its verdict): ``trials()`` reads it again."""
+        self.history.changed(trial_id)
+
+    def known_insights(self) -> set[str]:
+        """The insights of the lessons this study recorded (read once; ``add_reflection`` keeps it current)."""
+        if self._insights is None:
+            self._insights = {r.insight for r in self.store.reflections(study=self.study)}
+        return self._insights
 
     def emit(self, node: str, message: str, **data: Any) -> None:
         """Record what an agent did (the reasoning trail) and tell the live view."""

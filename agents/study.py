@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
 from tunesmith.agents.budget import BudgetTracker
+from tunesmith.agents.checkpoints import PRUNE_EVERY, open_checkpointer, prune
 from tunesmith.agents.graph import build_graph
 from tunesmith.agents.session import Observer, TuningSession
 from tunesmith.agents.strategies.base import Strategy
@@ -166,26 +165,26 @@ def _mark_stopped(store: StudyStore, name: str, status: str) -> None:
 
 
 def drive(session: TuningSession) -> StudyOutcome:
-    """Run (or resume) the agent graph to the end, checkpointed in SQLite."""
-    cp_path = session.state_dir / "checkpoints.db"
-    conn = sqlite3.connect(cp_path, check_same_thread=False)
-    try:
-        graph = build_graph(session, SqliteSaver(conn))
-        config = {"configurable": {"thread_id": f"{session.study}:{session.job.definition_hash()}"},
-                  "recursion_limit": 100_000}
+    """Run (or resume) the agent graph to the end, checkpointed in SQLite (old checkpoints pruned)."""
+    with open_checkpointer(session.state_dir / "checkpoints.db") as saver:
+        graph = build_graph(session, saver)
+        thread = f"{session.study}:{session.job.definition_hash()}"
+        config = {"configurable": {"thread_id": thread}, "recursion_limit": 100_000}
         snapshot = graph.get_state(config)
         session.emit("session", f"{'resuming' if session.resumed else 'starting'} study {session.study!r}; "
                      f"LLM mode: {session.llm_description}; strategy: {session.strategy.name}")
         if snapshot.next:
-            final = graph.invoke(None, config)
+            start: dict[str, Any] | None = None
         else:
-            trials = session.store.trials(session.study, include_interrupted=False)
-            initial = {"study": session.study, "round": 0, "proposals": [], "queue": [], "finished": [],
-                       "judged": [], "incumbent": _incumbent(trials), "awaiting_confirmation": {},
-                       "stop_reason": None}
-            final = graph.invoke(initial, config)
-    finally:
-        conn.close()
+            start = {"study": session.study, "round": 0, "proposals": [], "queue": [], "finished": [],
+                     "judged": [], "incumbent": _incumbent(session.trials()), "awaiting_confirmation": {},
+                     "stop_reason": None}
+        final: dict[str, Any] = {}
+        for step, values in enumerate(graph.stream(start, config, stream_mode="values"), start=1):
+            final = values
+            if step % PRUNE_EVERY == 0:
+                prune(saver, thread)
+        prune(saver, thread)
     trials = session.store.trials(session.study)
     result = study_result(trials, Rules.from_job(session.job), verdict_records(session.store.events(session.study)))
     return StudyOutcome(

@@ -12,8 +12,8 @@ from tunesmith.runners.base import Runner, Target
 from tunesmith.runners.changes import ChangeLedger
 from tunesmith.runners.context import TrialContext
 from tunesmith.runners.observers import Observer
-from tunesmith.runners.selection import REPEAT_ORIGINS
 from tunesmith.runners.types import Candidate, Measurement, Status, Trial, TrialState
+from tunesmith.tools.history import in_strategy_history
 
 
 def run_candidate(
@@ -58,9 +58,11 @@ def run_candidate(
 
 
 def strategy_history(trials: Sequence[Trial]) -> list[Trial]:
-    """What strategies see: finished, first-time evaluations (no interrupted runs, no re-measures)."""
-    return [t for t in trials if t.state in (TrialState.DONE, TrialState.FAILED)
-            and t.candidate.origin not in REPEAT_ORIGINS and not t.interrupted]
+    """What strategies see: finished, first-time evaluations (no interrupted runs, no re-measures).
+
+    A running study keeps this view in memory instead (``tunesmith.tools.history.StudyHistory``).
+    """
+    return [t for t in trials if in_strategy_history(t)]
 
 
 def _interrupted(trial: Trial) -> bool:

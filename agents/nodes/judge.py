@@ -8,6 +8,7 @@ and in the state the reflector reads, so nothing downstream computes it again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tunesmith.agents.explain import explain_verdict
@@ -107,6 +108,7 @@ def _record(session: TuningSession, trial: Trial, verdict: Verdict, explanation:
                  verdict=verdict.value, improvement=sp.improvement if sp else None,
                  comparison=sp.as_dict() if sp else None)
     session.store.set_verdict(trial.id, verdict, explanation)  # type: ignore[arg-type]
+    session.trial_changed(trial.id)  # the in-memory history reads it again
 
 
 def _remeasure(cand: Candidate) -> dict[str, Any]:
@@ -119,9 +121,20 @@ def _patience_exhausted(session: TuningSession) -> str | None:
     patience = session.job.budget.patience
     if not patience:
         return None
+    return _stop_for_patience(session.trials(), patience)
+
+
+def _stop_for_patience(trials: Sequence[Trial], patience: int) -> str | None:
+    """Why to stop when ``patience`` first runs in a row brought no confirmed win, else None.
+
+    Counts back from the newest trial to the last win (or the baseline): the cost is that distance,
+    which patience bounds, not the study's size.
+    """
     since = 0
-    for t in session.store.trials(session.study, include_interrupted=False):
+    for t in reversed(trials):
         if not selection.is_first_run(t):
             continue
-        since = 0 if t.verdict in (Verdict.BETTER, Verdict.BASELINE) else since + 1
+        if t.verdict in (Verdict.BETTER, Verdict.BASELINE):
+            break
+        since += 1
     return f"no confirmed improvement in the last {since} trials (patience {patience})" if since >= patience else None

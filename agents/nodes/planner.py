@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tunesmith.agents.budget import rejected_before_running
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
 from tunesmith.runners.types import Trial
-from tunesmith.tools.trials import pending_retries, strategy_history
 
 REJECTION_LIMIT = 20  # stop after this many proposals in a row that the coder rejected before running
 
@@ -19,8 +19,8 @@ def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
     reason = session.budget.exhausted()
     if reason:
         return {"stop_reason": reason, "proposals": []}
-    trials = session.store.trials(session.study)
-    retries = pending_retries(trials)
+    trials = session.trials()  # in memory: only what changed since the last round is read
+    retries = session.history.pending_retries()
     if retries:
         session.emit("planner", f"retrying {len(retries)} candidate(s) interrupted by a killed run")
         return {"proposals": [c.model_dump(exclude={"key"}) for c in retries], "stop_reason": None}
@@ -31,7 +31,7 @@ def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
         return {"stop_reason": f"the last {rejected} proposals were all rejected before running", "proposals": []}
     slots = session.executor.slots if session.executor is not None else 1  # keep every device busy
     n = min(max(session.job.strategy.batch, slots), session.budget.trials_left)
-    candidates = session.strategy.ask(strategy_history(trials), n)
+    candidates = session.strategy.ask(session.history.for_strategy(), n)
     if not candidates:
         return {"stop_reason": "the strategy has nothing new to try (space exhausted)", "proposals": []}
     for c in candidates:
@@ -40,8 +40,11 @@ def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
     return {"proposals": [c.model_dump(exclude={"key"}) for c in candidates], "round": state.get("round", 0) + 1}
 
 
-def _rejected_in_a_row(trials: list[Trial]) -> int:
-    """How many of the latest first-time trials in a row the coder rejected before running."""
+def _rejected_in_a_row(trials: Sequence[Trial]) -> int:
+    """How many of the latest first-time trials in a row the coder rejected before running.
+
+    Reads from the newest trial back to the first one that ran: the cost is the length of the run.
+    """
     count = 0
     for t in reversed(trials):
         if t.candidate.origin == "remeasure":

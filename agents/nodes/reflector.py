@@ -18,7 +18,7 @@ def reflect(state: StudyState, session: TuningSession) -> dict[str, Any]:
     A win's evidence is the comparison its verdict used (handed over by the judge, or recorded in the
     reasoning trail after a resume): never recomputed.
     """
-    known = {r.insight for r in session.store.reflections(study=session.study)}
+    known = session.known_insights()  # read once per run, then kept current here
     comparisons = dict(state.get("comparisons") or {})
     records: dict[int, Speedup] | None = None
     for tid in state.get("judged", []):
