@@ -2,25 +2,28 @@
 
 ``GridStrategy`` walks the space's grid (``SearchSpace.grid`` order: the product of each parameter's
 grid, last parameter fastest) after the baseline, skipping configs already in the history and configs
-that the ``feasible`` callback or the space's constraints reject. It is stateless: each ``ask`` walks the
-grid from the start, which is cheap because tried configs are skipped by a tuple lookup.
+that the ``feasible`` callback or the space's constraints reject. Its answer depends on the history only;
+what it derives from it (the tried grid points, how many leading points are used up) is kept between
+asks and extended with the new trials (``base.Prefix``), so an ask costs the same late in a study.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from tunesmith.runners.space import SearchSpace, Value
-from tunesmith.runners.types import Candidate, Origin, Trial, candidate_key
+from tunesmith.runners.types import Candidate, Origin, Trial
 
-from .base import Strategy
+from .base import Prefix, Strategy, config_key
 
 if TYPE_CHECKING:
     import random
+
+
+GRID_CACHE_LIMIT = 16_384  # grids up to this many configs are listed once per strategy and kept
 
 
 def derived_seed(seed: int, step: int) -> int:
@@ -31,16 +34,6 @@ def derived_seed(seed: int, step: int) -> int:
     """
     digest = hashlib.sha256(f"tunesmith/{seed}/{step}".encode()).hexdigest()
     return int(digest[:8], 16)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _cached_key(items: tuple[tuple[str, str, Value], ...], source: str | None) -> str:
-    return candidate_key({name: value for name, _, value in items}, source)
-
-
-def config_key(config: dict[str, Value], source: str | None = None) -> str:
-    """``candidate_key`` memoised (it hashes JSON, and stateless strategies re-key the history on every ask)."""
-    return _cached_key(tuple((k, type(v).__name__, v) for k, v in sorted(config.items())), source)
 
 
 def complete_baseline(space: SearchSpace, baseline: dict[str, Value]) -> dict[str, Value]:
@@ -69,6 +62,17 @@ def iter_grid(space: SearchSpace, points: int = 5) -> Iterator[dict[str, Value]]
             yield config
 
 
+def feasible_grid(strategy: Strategy, points: int = 5) -> list[tuple[dict[str, Value], str]]:
+    """``iter_grid(strategy.space, points)`` as (config, key) pairs, listed once per strategy and kept."""
+    cache: dict[int, list[tuple[dict[str, Value], str]]] = strategy.__dict__.setdefault("_grid_cache", {})
+    if points in cache:
+        return cache[points]
+    listed = [(c, config_key(c)) for c in iter_grid(strategy.space, points)]
+    if len(listed) <= GRID_CACHE_LIMIT:
+        cache[points] = listed
+    return listed
+
+
 def enumerable(space: SearchSpace, points: int = 5) -> bool:
     """Whether the grid holds every value of every parameter (no continuous or sub-sampled ranges)."""
     for p in space.params:
@@ -92,7 +96,8 @@ class Picker:
     def __init__(self, strategy: Strategy, history: Sequence[Trial], n: int) -> None:
         self.strategy = strategy
         self.n = n
-        self.taken = {config_key(t.candidate.config, t.candidate.source) for t in history}
+        self.tried, covered = strategy.history_keys(history)  # kept by the strategy between asks: read only
+        self.taken = {config_key(t.candidate.config, t.candidate.source) for t in history[covered:]}  # + picked
         self.picked: list[Candidate] = []
 
     @property
@@ -100,7 +105,8 @@ class Picker:
         return len(self.picked) >= self.n
 
     def fresh(self, config: dict[str, Value]) -> bool:
-        return config_key(config) not in self.taken
+        key = config_key(config)
+        return key not in self.tried and key not in self.taken
 
     def in_range(self, config: dict[str, Value]) -> bool:
         return all(p.name in config and p.contains(config[p.name]) for p in self.strategy.space.params)
@@ -134,7 +140,7 @@ class Picker:
         """Fill the remaining room with untried grid configs in a random order drawn from ``rng``."""
         if self.full:
             return
-        pool = [c for c in iter_grid(self.strategy.space, points) if self.fresh(c)]
+        pool = [c for c, key in feasible_grid(self.strategy, points) if key not in self.tried and key not in self.taken]
         rng.shuffle(pool)
         for config in pool:
             if self.full:
@@ -152,20 +158,37 @@ class GridStrategy(Strategy):
     def __init__(self, *args, points: int = 5, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.points = points
+        self._walk: Prefix[_Walk] = Prefix(_Walk, lambda walk, t: walk.tried.add(self._point(t)))
+
+    def _point(self, trial: Trial) -> tuple[Value, ...] | None:
+        return None if trial.candidate.source is not None else tuple(trial.candidate.config.get(k) for k in self.space.names)
 
     def ask(self, history: Sequence[Trial], n: int = 1) -> list[Candidate]:
         picker = Picker(self, history, n)
         picker.offer_baseline()
         names = self.space.names
-        tried = {
-            tuple(t.candidate.config.get(k) for k in names) for t in history if t.candidate.source is None
-        }
+        walk, covered = self._walk(history)
+        tail = {self._point(t) for t in history[covered:]}
         size = self.space.size(self.points)
         combos = itertools.product(*(p.grid(self.points) for p in self.space.params))
-        for index, combo in enumerate(combos, start=1):
+        combos = itertools.islice(combos, walk.start, None)  # the points before are tried or inadmissible
+        for index, combo in enumerate(combos, start=walk.start + 1):
+            config = dict(zip(names, combo, strict=True))
+            if index == walk.start + 1 and (combo in walk.tried or not picker.admissible(config)):
+                walk.start = index  # dead for good: later asks start after it
+                continue
             if picker.full:
                 break
-            if combo in tried:
+            if combo in walk.tried or combo in tail:
                 continue
-            picker.offer(dict(zip(names, combo, strict=True)), "sampler", f"grid point {index} of {size}")
+            picker.offer(config, "sampler", f"grid point {index} of {size}")
         return picker.picked
+
+
+class _Walk:
+    """What the grid strategy keeps between asks: the tried grid points of the history it has seen, and
+    how many leading grid points are tried or inadmissible (every ask would skip them)."""
+
+    def __init__(self) -> None:
+        self.tried: set[tuple[Value, ...] | None] = set()
+        self.start = 0

@@ -6,6 +6,7 @@ wrong, or when it is unavailable or over budget, the offline planner fills the r
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ class Plan(BaseModel):
 
 
 MAX_ENUM = 64  # a numeric parameter with at most this many values is offered as an enum
+PROMPT_BEST, PROMPT_LAST = 10, 15  # the prompt shows the baseline, the best and the latest trials, then counts
 
 
 def _field_type(param: Param) -> tuple[Any, Any]:
@@ -86,7 +88,7 @@ class LLMPlannerStrategy(Strategy):
         self.trials_left = trials_left  # the study's trial budget left (None: not known), for the prompt
 
     def ask(self, history: Sequence[Trial], n: int = 1) -> list[Candidate]:
-        tried = self.tried_keys(history)
+        tried = self.tried_set(history)
         if not tried:  # the baseline always comes first, measured, not guessed
             return self.fallback.ask(history, n)
         picked: list[Candidate] = []
@@ -107,7 +109,7 @@ class LLMPlannerStrategy(Strategy):
         prompt = render(
             "planner.j2", target=self.describe, direction=self.objective.direction, metric=self.objective.metric,
             trials_left=self.trials_left(), baseline=self.baseline, reflections=self.lessons()[:8], n=n,
-            history=[_row(t) for t in history],
+            **prompt_history(history, self.objective.minimize),
             screening=summary_lines(screening_summary(history, self.space, self.baseline, self.objective.minimize),
                                     self.baseline, self.objective.metric),
         )
@@ -140,6 +142,26 @@ class LLMPlannerStrategy(Strategy):
         if plan.reasoning:
             self.on_note(f"LLM reasoning: {plan.reasoning[:300]}")
         return out[:n]
+
+
+def prompt_history(history: Sequence[Trial], minimize: bool, *, best: int = PROMPT_BEST,
+                   last: int = PROMPT_LAST) -> dict[str, Any]:
+    """The trials the prompt shows, bounded whatever the study's size: the baseline, the ``best`` best
+    and the ``last`` latest (in trial order), and counts by status of the ``omitted`` rest.
+    """
+    ranked = [(v, i) for i, v in enumerate(objective_value(t) for t in history) if v is not None]
+    top = heapq.nsmallest(best, ranked) if minimize else heapq.nlargest(best, ranked)
+    keep = {i for _, i in top} | set(range(max(0, len(history) - last), len(history)))
+    keep |= {next((i for i, t in enumerate(history) if t.candidate.origin == "baseline"), len(history))}
+    shown = sorted(i for i in keep if i < len(history))
+    counts: dict[str, int] = {}
+    for i, t in enumerate(history):
+        if i not in keep:
+            status = t.measurement.status.value if t.measurement else "?"
+            counts[status] = counts.get(status, 0) + 1
+    omitted = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return {"history": [_row(history[i]) for i in shown], "total": len(history),
+            "omitted": len(history) - len(shown), "omitted_counts": omitted}
 
 
 def _row(trial: Trial) -> dict[str, Any]:

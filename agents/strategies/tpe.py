@@ -2,7 +2,8 @@
 
 Each ``ask`` builds a fresh in-memory Optuna study, replays the whole history into it (finished trials
 as COMPLETE with their median, failed ones as FAIL, still-running ones as RUNNING so the constant-liar
-TPE spreads a batch out), and asks it. Proposals that are infeasible are told FAIL, proposals already
+TPE spreads a batch out), and asks it. The replayed trials of finished configs are built once and kept
+between asks (``base.Prefix``); Optuna's own TPE still reads every trial on each ask. Proposals that are infeasible are told FAIL, proposals already
 tried are told their known result, and the sampler is asked again, a bounded number of times; whatever
 is still missing is filled with random untried configs.
 """
@@ -20,13 +21,13 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.trial import FrozenTrial, create_trial
 from optuna.trial import TrialState as OptunaState
-from optuna.trial import create_trial
 
 from tunesmith.runners.space import Param, Value
 from tunesmith.runners.types import Candidate, Trial, TrialState
 
-from .base import Strategy, objective_value
+from .base import Prefix, Strategy, objective_value
 from .grid import Picker, config_key, derived_seed
 from .random_search import fill_random
 
@@ -52,6 +53,46 @@ def _replay_state(trials: list[Trial]) -> tuple[OptunaState, float | None]:
     return OptunaState.FAIL, None
 
 
+class _Group:
+    """The trials of one candidate key and, once built, the Optuna trial that sums them up."""
+
+    def __init__(self, trials: list[Trial]) -> None:
+        self.trials = trials
+        self._frozen: object = None  # None: not built yet; False: nothing to replay
+
+    def add(self, trial: Trial) -> None:
+        self.trials.append(trial)
+        self._frozen = None
+
+    def summary(self) -> tuple[OptunaState, float | None]:
+        return _replay_state(self.trials)
+
+    def frozen(self, distributions: dict[str, BaseDistribution]) -> FrozenTrial | None:
+        """The trial to replay (None for a config from another space or outside the distributions)."""
+        if self._frozen is None:
+            self._frozen = _frozen_trial(self.trials, distributions) or False
+        return self._frozen or None  # type: ignore[return-value]
+
+
+def _frozen_trial(trials: list[Trial], distributions: dict[str, BaseDistribution]) -> FrozenTrial | None:
+    config = trials[-1].candidate.config
+    if any(name not in config for name in distributions):
+        return None  # a trial from another space: nothing to learn about this one
+    state, value = _replay_state(trials)
+    try:
+        return create_trial(state=state, value=value, params={name: config[name] for name in distributions},
+                            distributions=distributions)
+    except ValueError:
+        return None  # a value outside the distributions (space narrowed since): skip it
+
+
+def _add_to_group(groups: dict[str, _Group], trial: Trial) -> None:
+    key = config_key(trial.candidate.config, trial.candidate.source)
+    if key not in groups:
+        groups[key] = _Group([])
+    groups[key].add(trial)
+
+
 class TPEStrategy(Strategy):
     """Tree-structured Parzen Estimator (Optuna) over the space; baseline first.
 
@@ -69,6 +110,7 @@ class TPEStrategy(Strategy):
         self.max_attempts = max_attempts
         self.points = points
         self.distributions = {p.name: distribution(p) for p in self.space.params}
+        self._groups: Prefix[dict[str, _Group]] = Prefix(dict, _add_to_group)  # finished trials by key
 
     def _study(self, history: Sequence[Trial]) -> tuple[optuna.Study, dict[str, float | None]]:
         """A study holding the history, and each tried key's known value (None when it has none)."""
@@ -78,24 +120,23 @@ class TPEStrategy(Strategy):
                 seed=derived_seed(self.seed, len(history)), n_startup_trials=self.n_startup_trials
             )
             study = optuna.create_study(direction=self.objective.direction, sampler=sampler)
-        by_key: dict[str, list[Trial]] = {}
-        for trial in history:
-            by_key.setdefault(config_key(trial.candidate.config, trial.candidate.source), []).append(trial)
+        groups, covered = self._groups(history)  # the finished trials' groups, kept between asks
+        tail: dict[str, _Group] = {}  # the rest (still running), on copies of the groups they join
+        for trial in history[covered:]:
+            key = config_key(trial.candidate.config, trial.candidate.source)
+            if key not in tail:
+                tail[key] = _Group(list(groups[key].trials) if key in groups else [])
+            tail[key].add(trial)
         known: dict[str, float | None] = {}
-        for key, trials in by_key.items():
-            state, value = _replay_state(trials)
+        frozen = []
+        for key in [*groups, *(k for k in tail if k not in groups)]:  # first-seen order, as a replay gives
+            group = tail.get(key) or groups[key]
+            state, value = group.summary()
             known[key] = value
-            config = trials[-1].candidate.config
-            if any(name not in config for name in self.distributions):
-                continue  # a trial from another space: nothing to learn about this one
-            params = {name: config[name] for name in self.distributions}
-            try:
-                frozen = create_trial(
-                    state=state, value=value, params=params, distributions=self.distributions
-                )
-                study.add_trial(frozen)
-            except ValueError:
-                continue  # a value outside the distributions (space narrowed since): skip it
+            made = group.frozen(self.distributions)
+            if made is not None:
+                frozen.append(made)
+        study.add_trials(frozen)
         return study, known
 
     def _config(self, params: dict[str, object]) -> dict[str, Value]:
