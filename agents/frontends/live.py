@@ -1,8 +1,8 @@
 """What the user sees while a study runs: a rich live view on a terminal, one line per trial otherwise.
 
-Both views keep what they show in memory. The live view reads only the rows that can have changed since
-its last render (the newest trials, and a trial an event names), so a render costs the same in a study of
-ten trials or ten thousand, and rendering never touches the store after the session closed it.
+Both views keep what they show in memory. After loading where the study stands once, the live view
+reads one trial per event that names one (that trial), none for the others, so an event costs the same in
+a study of ten trials or ten thousand, and rendering never touches the store after the session closed it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from rich.text import Text
 from tunesmith.agents.session import TuningSession
 from tunesmith.runners.selection import Rules, Speedup, study_result, verdict_records
 from tunesmith.runners.types import Trial, Verdict
+
+_VERDICTS = frozenset(v.value for v in Verdict)
 
 
 class OutputClosed(KeyboardInterrupt):
@@ -71,26 +73,40 @@ class LiveView:
         self.live.update(self.render())
 
     def refresh(self, s: TuningSession, data: dict[str, Any]) -> None:
-        """Bring the in-memory rows up to date: a bounded read, whatever the study's size."""
+        """Bring the in-memory rows up to date: at most one trial read, whatever the study's size."""
         if not self._loaded:  # once per run: where a resumed study stands
             every = s.store.trials(s.study)
             result = study_result(every, Rules.from_job(s.job), verdict_records(s.store.events(s.study)))
             self.best, self.baseline, self._speedup = result.best, result.baseline, result.speedup
             self.rows = every[-self.ROWS:]
             self._loaded = True
-        else:
-            after = (self.rows[0].id or 1) - 1 if self.rows else 0  # shown rows may have finished or been judged
-            self.rows = s.store.trials_since(s.study, after)[-self.ROWS:]
+        number, verdict = data.get("trial"), data.get("verdict")
+        trial = self._read(s, number, verdict) if isinstance(number, int) else None
         for t in self.rows:
             if self.baseline is None and t.candidate.origin == "baseline" and t.measurement is not None:
                 self.baseline = t
-        number, verdict = data.get("trial"), data.get("verdict")
-        if isinstance(number, int) and verdict in (Verdict.BETTER.value, Verdict.BASELINE.value):
-            trial = next((t for t in self.rows if t.number == number), None) or s.store.trial_by_number(s.study, number)
-            if trial is not None and (verdict == Verdict.BETTER.value or self.best is None
-                                      or self.best.verdict != Verdict.BETTER):
+        if trial is not None and verdict in (Verdict.BETTER.value, Verdict.BASELINE.value):
+            if verdict == Verdict.BETTER.value or self.best is None or self.best.verdict != Verdict.BETTER:
                 self.best = trial
         self.title = f"study {s.study} — {s.llm_description}"
+
+    def _read(self, s: TuningSession, number: int, verdict: Any) -> Trial | None:
+        """Read the one trial an event names and put it in its place among the shown rows.
+
+        The judge announces a verdict just before storing it, so the event's verdict is applied here.
+        """
+        trial = s.store.trial_by_number(s.study, number)
+        if trial is None:
+            return None
+        if verdict in _VERDICTS and (trial.verdict is None or trial.verdict.value != verdict):
+            trial = trial.model_copy(update={"verdict": Verdict(verdict)})
+        rows = [t for t in self.rows if t.number != number]
+        if rows and number < rows[0].number and len(rows) >= self.ROWS:
+            return trial  # older than every shown row: not shown
+        rows.append(trial)
+        rows.sort(key=lambda t: t.number)
+        self.rows = rows[-self.ROWS:]
+        return trial
 
     def render(self) -> Group:
         """The view from memory only (no store access)."""
