@@ -88,6 +88,51 @@ def test_candidate_rationale_is_redacted(planted: None) -> None:
     assert again.key == cand.key
 
 
+def test_secret_values_are_cached_until_the_environment_or_the_registry_changes(
+        planted: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``redact`` runs on every stored row: the environment is scanned again only when it changed."""
+    from tunesmith.runners import secrets
+
+    scans: list[int] = []
+    scan = secrets._secret_values
+    monkeypatch.setattr(secrets, "_secret_values", lambda env: (scans.append(1), scan(env))[1])
+    redact("warm")
+    before = len(scans)
+    for _ in range(50):
+        assert KEY not in redact(f"x {KEY}")
+    assert len(scans) == before  # nothing changed: no scan
+    monkeypatch.setenv("NEW_SECRET", "fresh-secret-value-1")
+    assert redact("fresh-secret-value-1") == MASK and len(scans) == before + 1  # a new variable is seen
+    monkeypatch.setenv("NEW_SECRET", "fresh-secret-value-2")
+    assert redact("fresh-secret-value-2") == MASK  # a changed value too
+    monkeypatch.setenv("PLAIN_NAME", "plain-value-to-hide")
+    assert redact("plain-value-to-hide") == "plain-value-to-hide"
+    register_secret_name("PLAIN_NAME")
+    assert redact("plain-value-to-hide") == MASK  # registering a name drops the cached answer
+    register_secret("registered-after-caching")
+    assert redact("registered-after-caching") == MASK
+    monkeypatch.delenv("NEW_SECRET")
+    assert redact("fresh-secret-value-2") == "fresh-secret-value-2"  # a removed variable is no longer secret
+
+
+def test_rows_read_back_from_the_store_are_not_redacted_again(
+        planted: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.knowledge.study_store import StudyStore
+    from tunesmith.runners import types
+
+    store = StudyStore(tmp_path / "db.sqlite")
+    store.open_study(parse_job({"name": "s", "target": "replay", "workload": {}}))
+    trial = store.start_trial("s", Candidate(config={"n": 1}, rationale=f"LLM: because {KEY}"))
+    calls: list[str] = []
+    monkeypatch.setattr(types, "redact", lambda text: (calls.append(text), text)[1])
+    assert [t.id for t in store.trials("s")] == [trial.id] and store.trial(trial.id).candidate.rationale == (
+        f"LLM: because {MASK}")  # redacted once, on write
+    assert calls == []
+    Candidate(config={"n": 2}, rationale="new text")  # anything else built from text is still redacted
+    assert calls == ["new text"]
+    store.close()
+
+
 PRINT_ENV = "import os; print({k: os.environ.get(k) for k in ('OPENAI_API_KEY', 'MY_TOKEN', 'EXPLICIT_TOKEN')})"
 
 
