@@ -152,5 +152,7 @@ class StudyStorage(ABC):
         """Store a lesson learned."""
 
     @abstractmethod
-    def reflections(self, *, study: str | None = None, workload_prefix: str | None = None) -> list[Reflection]:
-        """Lessons, of one study or of workloads whose signature starts with ``workload_prefix``."""
+    def reflections(self, *, study: str | None = None, workload_prefix: str | None = None,
+                    limit: int | None = None) -> list[Reflection]:
+        """Lessons, of one study or of workloads whose signature starts with ``workload_prefix``, oldest
+        first (at most ``limit``)."""

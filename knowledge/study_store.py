@@ -299,13 +299,15 @@ class StudyStore(StudyStorage):
                  reflection.created_at),
             )
 
-    def reflections(self, *, study: str | None = None, workload_prefix: str | None = None) -> list[Reflection]:
+    def reflections(self, *, study: str | None = None, workload_prefix: str | None = None,
+                    limit: int | None = None) -> list[Reflection]:
         sql, args = "SELECT body FROM reflections WHERE 1=1", []
         if study:
             sql, args = sql + " AND study=?", [*args, study]
         if workload_prefix:
             sql, args = sql + " AND workload LIKE ?", [*args, workload_prefix + "%"]
-        return [Reflection.model_validate_json(r["body"]) for r in self.db.execute(sql + " ORDER BY id", args)]
+        sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [Reflection.model_validate_json(r["body"]) for r in self.db.execute(sql, args)]
 
 
 _STORED = {REDACTED: True}

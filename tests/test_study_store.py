@@ -168,6 +168,9 @@ def test_conformance_events_reflections_and_lock(tmp_path: Path, make: Factory) 
     assert [(e["node"], e["data"]) for e in store.events("s1")] == [("judge", {"trial": 1})]
     store.add_reflection(Reflection(study="s1", workload="io/x", hardware="cpu", insight="i"))
     assert [r.insight for r in store.reflections(study="s1")] == ["i"] and store.reflections(study="s2") == []
+    store.add_reflection(Reflection(study="s1", workload="io/y", hardware="cpu", insight="j"))
+    assert [r.insight for r in store.reflections(workload_prefix="io/", limit=1)] == ["i"]  # oldest first
+    assert [r.insight for r in store.reflections(study="s1", limit=5)] == ["i", "j"]
     assert other.lock_holder("s1") is None
     store.lock("s1")
     assert other.lock_holder("s1") == os.getpid()

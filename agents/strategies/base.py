@@ -118,11 +118,14 @@ class Strategy(abc.ABC):
         """The keys of ``history[:n]`` (kept between asks, extended with new trials) and ``n``: the keys of
         the trials from ``n`` on (not yet finished) are the caller's to add. Do not modify the set.
         """
-        return self._keys(history)
+        keys = self.__dict__.get("_keys")
+        if keys is None:  # a strategy whose __init__ did not call ours
+            keys = self._keys = Prefix(set, _add_key)
+        return keys(history)
 
     def tried_set(self, history: Sequence[Trial]) -> set[str]:
         """Every key in ``history``, as a new set (``tried_keys`` without re-keying the whole history)."""
-        keys, n = self._keys(history)
+        keys, n = self.history_keys(history)
         return keys.union(config_key(t.candidate.config, t.candidate.source) for t in history[n:])
 
     @abc.abstractmethod
