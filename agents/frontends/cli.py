@@ -314,8 +314,25 @@ def report(
         _say(f"wrote {md} and {js}")
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m`
-    sys.exit(app())
+def main() -> None:
+    """The console entry point: a usage mistake (an unknown command or option, a value of the wrong type) is
+    one line naming the problem and the fix, exit 2, instead of a boxed usage text."""
+    try:
+        code = app(standalone_mode=False, prog_name="tune")
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors (typer vendors its own click: matched by shape)
+        if not (hasattr(exc, "format_message") and getattr(exc, "exit_code", None) == 2):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            out.print(exc.format_message(), markup=False, highlight=False)
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "tune"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        err.print(f"error: {message}; fix: see `{command} --help`", markup=False, highlight=False)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
