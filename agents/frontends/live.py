@@ -2,7 +2,8 @@
 
 Both views keep what they show in memory. After loading where the study stands once, the live view
 reads one trial per event that names one (that trial), none for the others, so an event costs the same in
-a study of ten trials or ten thousand, and rendering never touches the store after the session closed it.
+a study of ten trials or ten thousand. It is drawn four times a second by rich's refresh, from memory (an
+event only updates what it shows), so rendering never touches the store, even after the session closed it.
 """
 
 from __future__ import annotations
@@ -57,20 +58,20 @@ class LiveView:
         self.console = console
         self.session_ref = session_ref
         self.activity: deque[str] = deque(maxlen=8)
-        self.live = Live(console=console, refresh_per_second=4, transient=False)
         self.rows: list[Trial] = []  # the newest trials, oldest first, at most ROWS
         self.best: Trial | None = None
         self.baseline: Trial | None = None
         self.title = ""
         self._loaded = False
         self._speedup: Speedup | None = None  # the comparison the latest win's verdict (or the final) used
+        # rendered by Live's own refresh (4 times a second) from what is in memory, not on every event
+        self.live = Live(console=console, refresh_per_second=4, transient=False, get_renderable=self.render)
 
     def __call__(self, node: str, message: str, data: dict[str, Any]) -> None:
         self.activity.append(f"[bold]{node}[/bold] {message}")
         if self.session_ref:
             self.refresh(self.session_ref[0], data)
             self._take_speedup(node, data)
-        self.live.update(self.render())
 
     def refresh(self, s: TuningSession, data: dict[str, Any]) -> None:
         """Bring the in-memory rows up to date: at most one trial read, whatever the study's size."""
@@ -127,7 +128,7 @@ class LiveView:
                 f"{s.budget.tokens_used} LLM tokens")
         if sp is not None and self.best is not None and sp.trial == self.best.number:
             head += f" | best vs {sp.versus()}: {sp.interval()}" + ("" if sp.confirmed else " (not confirmed)")
-        return Group(Text(head), table, Panel("\n".join(self.activity), title="agents"))
+        return Group(Text(head), table, Panel("\n".join(list(self.activity)), title="agents"))
 
     def _take_speedup(self, node: str, data: dict[str, Any]) -> None:
         """A win's verdict or the final re-measure carries its comparison: show that, never a recomputation."""
@@ -142,5 +143,5 @@ class LiveView:
     def __exit__(self, *exc: object) -> None:
         if not self.session_ref:  # the study never opened (a one-line error follows): leave no "starting…"
             self.live.transient = True
-        self.live.update(self.render())  # from memory: the store is already closed here
+        self.live.refresh()  # the last frame, from memory: the store is already closed here
         self.live.__exit__(None, None, None)
