@@ -224,7 +224,8 @@ def test_checkpoints_are_pruned_in_wal_mode_and_a_killed_study_resumes(tmp_path:
     monkeypatch.setattr(FastTarget, "kill_at", 0)
     db = sqlite3.connect(tmp_path / "checkpoints.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] <= KEEP + PRUNE_EVERY
+    # over 220 without pruning (five nodes per run); a prune every PRUNE_EVERY streamed steps keeps KEEP
+    assert db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] <= KEEP + 2 * PRUNE_EVERY
     db.close()
     with open_session(fast_job(60), tmp_path) as session:
         assert session.resumed
