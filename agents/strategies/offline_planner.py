@@ -15,18 +15,20 @@
 5. **TPE**, seeded with the whole history, proposes the rest.
 
 Every step is reconstructed from the history on each ``ask`` (the strategy is stateless and
-deterministic, so a resumed study continues exactly). Every proposal has origin ``planner`` and a
+deterministic, so a resumed study continues exactly); what it derives from the history (each config's
+latest value, the screening runs, the TPE study) is kept between asks and extended with the new trials
+only (``base.Prefix``), so an ask costs the same late in a long study. Every proposal has origin ``planner`` and a
 one-line rationale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tunesmith.runners.space import Value
 from tunesmith.runners.types import Candidate, Trial
 
-from .base import Strategy, objective_value
+from .base import Prefix, Strategy, objective_value
 from .grid import Picker, complete_baseline, config_key
 from .screening import ScreenResult, ordered, rank_parameters, screening_summary, screening_values
 from .tpe import TPEStrategy
@@ -49,20 +51,33 @@ class OfflinePlannerStrategy(Strategy):
         self.n_startup_trials = n_startup_trials
         named = [r for r in dict.fromkeys(self.rules) if r in self.space.names]
         self.order = named + [name for name in self.space.names if name not in named]
+        self._base = complete_baseline(self.space, self.baseline)
+        self._seen: Prefix[_Seen] = Prefix(_Seen, lambda seen, t: seen.add(t, self._screening))
+        self._tpe_strategy: TPEStrategy | None = None
 
     def _better(self, a: float, b: float | None) -> bool:
         if b is None:
             return True
         return a < b if self.objective.minimize else a > b
 
-    def _values(self, history: Sequence[Trial]) -> dict[str, float]:
-        """Each key's latest objective value (OK, finished trials only)."""
-        out: dict[str, float] = {}
-        for trial in history:
-            value = objective_value(trial)
-            if value is not None:
-                out[config_key(trial.candidate.config, trial.candidate.source)] = value
-        return out
+    def _screening(self, trial: Trial) -> bool:
+        """Whether ``trial`` may be a screening run: the baseline's parameters, at most one changed."""
+        config = trial.candidate.config
+        if trial.candidate.source is not None or set(config) != set(self._base):
+            return False
+        return sum(config[name] != self._base[name] for name in self._base) <= 1
+
+    def _derived(self, history: Sequence[Trial]) -> tuple[set[str], dict[str, float], list[Trial]]:
+        """Every tried key, each key's latest objective value (OK, finished trials only), and the trials
+        that may be screening runs, in history order (kept between asks, extended with new trials)."""
+        seen, covered = self._seen(history)
+        tried, values, screening = seen.tried, seen.values, seen.screening
+        tail = history[covered:]
+        if tail:
+            tried, values, screening = set(tried), dict(values), list(screening)
+            for trial in tail:
+                _Seen.add_to(trial, self._screening, tried, values, screening)
+        return tried, values, screening
 
     # -- screening ----------------------------------------------------------------------------------
     def screening_plan(self, base: Config) -> list[tuple[str, list[Value]]]:
@@ -172,15 +187,14 @@ class OfflinePlannerStrategy(Strategy):
         picker.offer_baseline(f"{PREFIX}: measure the baseline first")
         if picker.full:
             return picker.picked
-        tried = {config_key(t.candidate.config, t.candidate.source) for t in history}
-        values = self._values(history)
-        base = complete_baseline(self.space, self.baseline)
+        tried, values, screening = self._derived(history)
+        base = self._base
         screened = self._screen(picker, base, tried)
         if picker.full:
             return picker.picked
         keys = {config_key(c) for c in screened}
         results = [  # the planned screening runs only, so later one-away configs do not reorder the search
-            r for r in screening_summary(history, self.space, base, self.objective.minimize)
+            r for r in screening_summary(screening, self.space, base, self.objective.minimize)
             if config_key({**base, r.parameter: r.value}) in keys
         ]
         ranked = rank_parameters(results, self.order)
@@ -208,20 +222,47 @@ class OfflinePlannerStrategy(Strategy):
         return picker.picked
 
     def _tpe(self, picker: Picker, history: Sequence[Trial], values: dict[str, float]) -> None:
-        tpe = TPEStrategy(
-            self.space,
-            self.objective,
-            seed=self.seed,
-            feasible=self.feasible,
-            baseline=self.baseline,
-            rules=self.order,
-            n_startup_trials=self.n_startup_trials,
-            points=self.points,
-        )
+        tpe = self._tpe_strategy
+        if tpe is None:  # one for the instance, so its study is kept between asks
+            tpe = self._tpe_strategy = TPEStrategy(
+                self.space,
+                self.objective,
+                seed=self.seed,
+                feasible=self.feasible,
+                baseline=self.baseline,
+                rules=self.order,
+                n_startup_trials=self.n_startup_trials,
+                points=self.points,
+            )
         pending = [*history, *(Trial(study="offline", number=-1, candidate=c) for c in picker.picked)]
         for c in tpe.ask(pending, picker.n - len(picker.picked)):
             rationale = f"{PREFIX}: screening and local search done; TPE proposes from {len(values)} measured configs"
             picker.offer(c.config, "planner", rationale)
+
+
+class _Seen:
+    """What the offline planner derives from the settled part of a history: the tried keys, each key's
+    latest value, and the trials that may be screening runs."""
+
+    def __init__(self) -> None:
+        self.tried: set[str] = set()
+        self.values: dict[str, float] = {}
+        self.screening: list[Trial] = []
+
+    def add(self, trial: Trial, screening: Callable[[Trial], bool]) -> None:
+        self.add_to(trial, screening, self.tried, self.values, self.screening)
+
+    @staticmethod
+    def add_to(
+        trial: Trial, screening: Callable[[Trial], bool], tried: set[str], values: dict[str, float], runs: list[Trial]
+    ) -> None:
+        key = config_key(trial.candidate.config, trial.candidate.source)
+        tried.add(key)
+        value = objective_value(trial)
+        if value is not None:
+            values[key] = value
+        if screening(trial):
+            runs.append(trial)
 
 
 def _between(value: Value, far: Value, base: Value) -> bool:
