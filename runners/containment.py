@@ -18,7 +18,8 @@ How the child arms the signal and joins the cgroup without running Python code b
 ``preexec_fn`` for machines without ``setpriv --pdeathsig``.
 
 Each live run is recorded in ``<scratch>/running/<tunesmith pid>.json`` (leader pid and start time, token,
-cgroup folders); ``reap_leftovers`` ends whatever a killed tunesmith left there.
+cgroup folders); ``reap_leftovers`` ends whatever a killed tunesmith left there. A runner reuses its
+cgroups from run to run (``cgroup_pool``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("pids", "cpuacct", "memory")
 _KILL_ROUNDS_S = 5.0
+_LEFTOVER_BYTES = 1 << 20  # memory an earlier run may leave charged (page cache) in a reused cgroup
 
 _libc: ctypes.CDLL | None = None
 _subreaper: bool | None = None
@@ -108,6 +110,8 @@ class Cgroup:
 
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs  # controller name ("pids", "cpuacct", "memory", or "v2") -> folder
+        self.proven = False  # a process was seen to join it: later runs trust the launcher's own join
+        self._base: dict[str, float] = {}  # CPU counters at the start of the current run
 
     @classmethod
     def create(cls, name: str, root: Path = CGROUP_ROOT) -> Cgroup | None:
@@ -153,14 +157,23 @@ class Cgroup:
         """Move ``pid`` into the cgroup from the parent (a failure is seen by ``contains``)."""
         data = str(pid).encode()
         for path in self.procs_files:
-            try:
-                fd = os.open(path, os.O_WRONLY)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
+            _write(Path(path), data)
+
+    def admit(self, pid: int) -> bool:
+        """Whether the just-started child ``pid`` is a member, joining it from here only where needed.
+
+        A cgroup that a child has joined before is trusted (the launcher joins by itself before the
+        workload starts); otherwise a member check, and a join from the parent only if the child has
+        not joined yet (the launcher may still be on its way).
+        """
+        if self.proven:
+            return True
+        if not self.contains(pid):
+            self.join(pid)
+            if not self.contains(pid):
+                return False
+        self.proven = True
+        return True
 
     def kill(self) -> None:
         """SIGKILL every member until none is left (or a few seconds passed); zombies count as gone."""
@@ -174,22 +187,54 @@ class Cgroup:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.01)
 
-    def counters(self) -> dict[str, float]:
-        """cpu_user_s, cpu_system_s (cpuacct / cpu.stat) and peak_charged_mb (memory cgroup: RSS + page cache)."""
-        out: dict[str, float] = {}
-        read = _read_int
+    def _cpu(self) -> dict[str, float]:
+        """The cumulative CPU counters (cpu_user_s, cpu_system_s) since the cgroup was made."""
         if "cpuacct" in self.dirs:
-            user, system = read(self.dirs["cpuacct"] / "cpuacct.usage_user"), read(self.dirs["cpuacct"] / "cpuacct.usage_sys")
+            user = _read_int(self.dirs["cpuacct"] / "cpuacct.usage_user")
+            system = _read_int(self.dirs["cpuacct"] / "cpuacct.usage_sys")
             if user is not None and system is not None:
-                out.update(cpu_user_s=user / 1e9, cpu_system_s=system / 1e9)
-        if "memory" in self.dirs and (peak := read(self.dirs["memory"] / "memory.max_usage_in_bytes")) is not None:
-            out["peak_charged_mb"] = peak / 2**20
+                return {"cpu_user_s": user / 1e9, "cpu_system_s": system / 1e9}
         if "v2" in self.dirs:
             stat = _read_keyed(self.dirs["v2"] / "cpu.stat")
             if "user_usec" in stat and "system_usec" in stat:
-                out.update(cpu_user_s=stat["user_usec"] / 1e6, cpu_system_s=stat["system_usec"] / 1e6)
-            if (peak := read(self.dirs["v2"] / "memory.peak")) is not None:
-                out["peak_charged_mb"] = peak / 2**20
+                return {"cpu_user_s": stat["user_usec"] / 1e6, "cpu_system_s": stat["system_usec"] / 1e6}
+        return {}
+
+    def begin(self) -> bool:
+        """Start a run in this cgroup: remember the CPU counters, reset the memory peak.
+
+        False when the peak cannot be reset to this run's own (v2 without a writable peak, or more than
+        ``_LEFTOVER_BYTES`` still charged from an earlier run): the caller then uses a fresh cgroup.
+        """
+        if "memory" in self.dirs:
+            mem = self.dirs["memory"]
+            used = _read_int(mem / "memory.usage_in_bytes")
+            if used is None or used > _LEFTOVER_BYTES or not _write(mem / "memory.max_usage_in_bytes", b"0"):
+                return False
+        if "v2" in self.dirs and (self.dirs["v2"] / "memory.peak").exists():
+            used = _read_int(self.dirs["v2"] / "memory.current")
+            if used is None or used > _LEFTOVER_BYTES or not _write(self.dirs["v2"] / "memory.peak", b"0"):
+                return False
+        self._base = self._cpu()
+        return True
+
+    def counters(self) -> dict[str, float]:
+        """This run's cpu_user_s, cpu_system_s and peak_charged_mb (memory cgroup: RSS + page cache).
+
+        CPU is the counters' growth since ``begin``; none is reported when they did not move at all (nothing
+        ran in the cgroup, so the caller's own accounting is used instead).
+        """
+        out: dict[str, float] = {}
+        cpu = self._cpu()
+        if cpu:
+            delta = {k: v - self._base.get(k, 0.0) for k, v in cpu.items()}
+            if delta["cpu_user_s"] + delta["cpu_system_s"] > 0:
+                out.update(delta)
+        read = _read_int
+        if "memory" in self.dirs and (peak := read(self.dirs["memory"] / "memory.max_usage_in_bytes")) is not None:
+            out["peak_charged_mb"] = peak / 2**20
+        if "v2" in self.dirs and (peak := read(self.dirs["v2"] / "memory.peak")) is not None:
+            out["peak_charged_mb"] = peak / 2**20
         return out
 
     def remove(self) -> None:
@@ -197,6 +242,18 @@ class Cgroup:
         for path in self.dirs.values():
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+
+def _write(path: Path, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _read_int(path: Path) -> int | None:
@@ -336,5 +393,8 @@ def reap_leftovers(scratch: Path) -> int:
                 group.remove()
             psutil.wait_procs(list(victims.values()), timeout=_KILL_ROUNDS_S)
         record.unlink(missing_ok=True)
+    from .cgroup_pool import sweep_dead_owners  # the pool builds on this module
+
+    sweep_dead_owners()  # idle pooled cgroups of a killed tunesmith (no run record names them)
     return killed
 

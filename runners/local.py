@@ -19,7 +19,6 @@ job passes them (``[runner] env`` or ``pass_env``). Report lines are bounded in 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -31,9 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
-
 from .base import REPORT_PREFIX, RESULT_ENV, Runner, RunResult, RunSpec
+from .cgroup_pool import CgroupPool
 from .containment import (
     TOKEN_ENV,
     Cgroup,
@@ -147,6 +145,11 @@ class LocalRunner(Runner):
         self.max_reports, self.max_report_bytes = max_reports, max_report_bytes
         self.pass_env: list[str] = []
         self.records: RunRecords | None = None
+        self.pool = CgroupPool()  # the runs' cgroups, reused from run to run
+
+    def close(self) -> None:
+        """Remove the cgroups kept for later runs (also done at interpreter exit)."""
+        self.pool.close()
 
     def attach(self, job: Job, scratch: Path) -> None:
         """Pass the job's ``pass_env`` secrets to workloads; record live runs under ``scratch`` for a later reap."""
@@ -173,9 +176,9 @@ class LocalRunner(Runner):
             return RunResult(returncode=None, launch_error=f"{why}; fix: choose a writable work folder")
         token = secrets.token_hex(8)
         enable_subreaper()
-        cgroup = Cgroup.create(f"{os.getpid()}-{token}") if self.cgroups else None
+        cgroup = self.pool.acquire() if self.cgroups else None
         env = {**self.environment(spec), TOKEN_ENV: token}
-        if self.records is not None:
+        if self.records is not None:  # written once: the token and the cgroup find the leader and its tree
             self.records.add(token, cgroups={k: str(v) for k, v in cgroup.dirs.items()} if cgroup else {})
         prefix = launcher()
         procs_files = cgroup.procs_files if cgroup else []
@@ -197,14 +200,9 @@ class LocalRunner(Runner):
             self._forget(token, cgroup)
             return RunResult(returncode=None, launch_error=launch_error(spec.argv, exc))
         try:
-            if prefix is not None and cgroup is not None:
-                cgroup.join(proc.pid)  # the launcher joins too, before the exec; this makes the check below exact
-            if cgroup is not None and not cgroup.contains(proc.pid):
+            if cgroup is not None and not cgroup.admit(proc.pid):  # the child joins by itself before the exec
                 cgroup.remove()  # the child could not join it: the subreaper and the token hold the tree
                 cgroup = None
-            if self.records is not None:
-                with contextlib.suppress(psutil.Error):
-                    self.records.add(token, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time())
             result = self._supervise(proc, spec, start, ProcessTree(proc, cgroup=cgroup, token=token))
         finally:
             self._forget(token, cgroup)
@@ -214,8 +212,7 @@ class LocalRunner(Runner):
 
     def _forget(self, token: str, cgroup: Cgroup | None) -> None:
         if cgroup is not None:
-            cgroup.kill()
-            cgroup.remove()
+            self.pool.release(cgroup)  # kills what is left; an empty cgroup is kept for the next run
         if self.records is not None:
             self.records.remove(token)
 

@@ -16,6 +16,7 @@ import pytest
 
 from tunesmith.runners import local as local_module
 from tunesmith.runners.base import RunSpec
+from tunesmith.runners.cgroup_pool import sweep_dead_owners
 from tunesmith.runners.containment import TOKEN_ENV, Cgroup, RunRecords, reap_leftovers
 from tunesmith.runners.local import LocalRunner
 from tunesmith.runners.spawn import launcher
@@ -99,15 +100,85 @@ def test_setsid_double_forked_grandchild_ends_with_the_run(tmp_path: Path, cgrou
             os.kill(daemon, signal.SIGKILL)
 
 
-@pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
-def test_a_run_gets_its_own_cgroup_which_is_removed_afterwards(tmp_path: Path, spawn: str) -> None:
-    code = "print(open('/proc/self/cgroup').read())"
-    res = LocalRunner().run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
-    assert res.returncode == 0
+def _run_cgroup(res: object) -> str:
+    """The pids (or v2) cgroup path a workload printed from /proc/self/cgroup."""
     line = next(ln for ln in res.stdout_tail.splitlines() if ":pids:" in ln or ln.startswith("0::"))
-    path = line.split(":", 2)[2]
-    assert "/tunesmith/" in path
-    assert not (Path("/sys/fs/cgroup/pids") / path.lstrip("/")).exists()
+    return line.split(":", 2)[2]
+
+
+def _cgroup_dir(path: str) -> Path:
+    root = Path("/sys/fs/cgroup")
+    return root / path.lstrip("/") if (root / "cgroup.controllers").exists() else root / "pids" / path.lstrip("/")
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
+def test_a_run_gets_its_own_cgroup_reused_by_the_next_run_and_removed_on_close(tmp_path: Path, spawn: str) -> None:
+    code = "print(open('/proc/self/cgroup').read())"
+    runner = LocalRunner()
+    try:
+        first = runner.run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
+        second = runner.run(RunSpec(argv=[sys.executable, "-c", code], cwd=tmp_path / "run"))
+        assert first.returncode == 0 and second.returncode == 0
+        path = _run_cgroup(first)
+        assert "/tunesmith/" in path and _run_cgroup(second) == path  # one cgroup, reused
+        assert runner.pool.made == 1
+        assert _cgroup_dir(path).exists() and not (_cgroup_dir(path) / "cgroup.procs").read_text().split()
+    finally:
+        runner.close()
+    assert not _cgroup_dir(path).exists()
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
+def test_consecutive_runs_in_a_reused_cgroup_each_report_their_own_resources(tmp_path: Path, spawn: str) -> None:
+    """CPU time and the memory peak are per run, not cumulative over the runs that shared the cgroup."""
+    burn = ("import time\nprint(open('/proc/self/cgroup').read())\ndata = bytearray(60 << 20)\n"
+            "end = time.process_time() + 0.5\nwhile time.process_time() < end: data[0] = 1\n")
+    idle = "print(open('/proc/self/cgroup').read())"
+    runner = LocalRunner()
+    try:
+        busy = runner.run(RunSpec(argv=[sys.executable, "-c", burn], cwd=tmp_path / "run"))
+        quiet = runner.run(RunSpec(argv=[sys.executable, "-c", idle], cwd=tmp_path / "run"))
+    finally:
+        runner.close()
+    assert busy.returncode == 0 and quiet.returncode == 0, busy.stderr_tail + quiet.stderr_tail
+    assert _run_cgroup(busy) == _run_cgroup(quiet)  # the same cgroup served both runs
+    b, q = busy.resources, quiet.resources
+    assert b["cpu_user_s"] + b["cpu_system_s"] >= 0.45
+    assert 0 < q["cpu_user_s"] + q["cpu_system_s"] < 0.3, q  # its own start-up only, not the 0.5 s before it
+    assert b["peak_charged_mb"] >= 60
+    assert q["peak_charged_mb"] < 40, q  # not the earlier run's 60 MB
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
+def test_idle_cgroups_of_a_killed_tunesmith_are_swept(tmp_path: Path) -> None:
+    """A pooled cgroup holds no run record; reap_leftovers removes it once its owner is gone."""
+    host = subprocess.Popen([sys.executable, "-c", POOL_HOST, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        path = host.stdout.readline().strip()
+        assert "/tunesmith/" in path, path
+        assert _cgroup_dir(path).exists()  # kept for a next run
+        host.kill()  # kill -9 between runs: nothing removes the idle cgroup
+        host.wait()
+        assert _cgroup_dir(path).exists()
+        reap_leftovers(tmp_path / "scratch")
+        assert not _cgroup_dir(path).exists()
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+
+
+POOL_HOST = r"""
+import sys, time
+from pathlib import Path
+from tunesmith.runners.local import LocalRunner
+from tunesmith.runners.base import RunSpec
+runner = LocalRunner()  # alive until the kill: its idle cgroup is not removed before
+res = runner.run(RunSpec(argv=["cat", "/proc/self/cgroup"], cwd=Path(sys.argv[1]) / "run"))
+line = next(ln for ln in res.stdout_tail.splitlines() if ":pids:" in ln or ln.startswith("0::"))
+print(line.split(":", 2)[2], flush=True)
+time.sleep(300)
+"""
 
 
 def test_kill_9_of_tune_run_leaves_a_daemon_that_the_resume_reaps(tmp_path: Path) -> None:
@@ -305,6 +376,7 @@ def test_kill_9_of_the_runner_ends_its_workload_at_once(tmp_path: Path, mode: st
         host.wait()
         assert wait_gone(workload, 10), f"the workload outlived a kill -9 of its runner ({mode})"
     finally:
+        sweep_dead_owners()  # the killed host's run cgroup (it kept no run record)
         if host.poll() is None:
             host.kill()
             host.wait()
