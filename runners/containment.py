@@ -170,10 +170,15 @@ class Cgroup:
             return True
         if not self.contains(pid):
             self.join(pid)
-            if not self.contains(pid):
+            if not self.contains(pid) and not self._used():  # a quick child may be gone already
                 return False
         self.proven = True
         return True
+
+    def _used(self) -> bool:
+        """Whether anything ran in the cgroup since ``begin`` (its CPU counters moved)."""
+        cpu = self._cpu()
+        return bool(cpu) and sum(cpu.values()) > sum(self._base.values())
 
     def kill(self) -> None:
         """SIGKILL every member until none is left (or a few seconds passed); zombies count as gone."""

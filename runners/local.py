@@ -39,8 +39,9 @@ from .containment import (
     child_setup,
     enable_subreaper,
 )
-from .job import Job
+from .job import Job as JobConfig
 from .process_tree import ProcessTree, exited
+from .pumps import PUMPS, Job
 from .secrets import register_secret_name, scrubbed_env
 from .spawn import ExitWaiter, check_program, launch_argv, launch_error, launcher, launcher_exec_error
 
@@ -151,7 +152,7 @@ class LocalRunner(Runner):
         """Remove the cgroups kept for later runs (also done at interpreter exit)."""
         self.pool.close()
 
-    def attach(self, job: Job, scratch: Path) -> None:
+    def attach(self, job: JobConfig, scratch: Path) -> None:
         """Pass the job's ``pass_env`` secrets to workloads; record live runs under ``scratch`` for a later reap."""
         self.pass_env = list(job.runner.pass_env)
         register_secret_name(job.llm.api_key_env)
@@ -221,17 +222,15 @@ class LocalRunner(Runner):
         waiter = ExitWaiter(proc.pid)
         reports = _Reports(spec.on_report, stop, self.max_reports, self.max_report_bytes, wake=waiter.wake)
         out, err = _Tail(self.tail_chars), _Tail(self.tail_chars)
-        readers = [
-            threading.Thread(target=_pump, args=(proc.stdout, out, reports), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, err, None), daemon=True),
-        ]
+        pipes = [(proc.stdout, out, reports), (proc.stderr, err, None)]
+        readers: list[Job] = []
         limit = spec.memory_mb * 2**20 if spec.memory_mb else None
         deadline = start + spec.timeout_s
         next_check = start + self.poll_s  # the first memory check; a run that ends sooner is never polled
         reason = ""
         try:
-            for t in readers:
-                t.start()
+            for stream, tail, on_line in pipes:  # long-lived pool threads: no thread start per run
+                readers.append(PUMPS.start(lambda a=stream, b=tail, c=on_line: _pump(a, b, c)))
             while not exited(proc.pid):
                 if stop.is_set():
                     reason = "stop"
