@@ -158,12 +158,14 @@ def filesystem_of(path: str | Path, mounts: list[tuple[str, str, str]] | None = 
 
     ``mounts`` is a table from ``read_mounts`` to reuse (callers that ask often keep one); default: read now.
     """
-    target = Path(path).resolve()
-    best: dict[str, str] = {"mount": "/", "fstype": "unknown", "options": ""}
+    target = str(Path(path).resolve())
+    best: tuple[str, str, str] = ("/", "unknown", "")
     for mount, fstype, options in read_mounts() if mounts is None else mounts:
-        if (target == Path(mount) or Path(mount) in target.parents) and len(mount) >= len(best["mount"]):
-            best = {"mount": mount, "fstype": fstype, "options": options}
-    return best
+        # string prefixes, not Path objects: a machine has dozens of mounts and this runs once per trial
+        m = mount.rstrip("/") or "/"
+        if (m == "/" or target == m or target.startswith(m + "/")) and len(mount) >= len(best[0]):
+            best = (mount, fstype, options)
+    return {"mount": best[0], "fstype": best[1], "options": best[2]}
 
 
 def fingerprint_id(fp: dict[str, Any]) -> str:

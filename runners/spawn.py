@@ -69,13 +69,22 @@ def check_program(name: str, cwd: Path, env: dict[str, str]) -> None:
     """
     if "/" in name:
         candidates = [Path(name) if os.path.isabs(name) else cwd / name]
+        key = None
     else:
-        candidates = [(cwd / d if d and not os.path.isabs(d) else Path(d or cwd)) / name
-                      for d in os.get_exec_path(env)]
+        exec_path = os.get_exec_path(env)
+        key = (name, str(cwd), tuple(exec_path))
+        hit = _found.get(key)
+        if hit is not None and os.path.isfile(hit) and os.access(hit, os.X_OK):
+            return  # found there before and still executable: no walk along PATH for every run
+        candidates = [(cwd / d if d and not os.path.isabs(d) else Path(d or cwd)) / name for d in exec_path]
     denied = False
     for path in candidates:
         if path.is_file():
             if os.access(path, os.X_OK):
+                if key is not None:
+                    if len(_found) > 256:
+                        _found.clear()
+                    _found[key] = str(path)
                 return
             denied = True
         elif path.exists():
@@ -83,6 +92,9 @@ def check_program(name: str, cwd: Path, env: dict[str, str]) -> None:
     if denied:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+_found: dict[tuple[str, str, tuple[str, ...]], str] = {}  # (name, cwd, PATH) -> where check_program found it
 
 
 _EXEC_FAILED = re.compile(rf"^{LAUNCHER_NAME}: \d+: exec: .*: ([^:\n]+)$", re.M)
