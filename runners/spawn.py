@@ -72,7 +72,8 @@ def check_program(name: str, cwd: Path, env: dict[str, str]) -> None:
         key = None
     else:
         exec_path = os.get_exec_path(env)
-        key = (name, str(cwd), tuple(exec_path))
+        relative = any(not d or not os.path.isabs(d) for d in exec_path)  # only then does cwd matter
+        key = (name, str(cwd) if relative else "", tuple(exec_path))
         hit = _found.get(key)
         if hit is not None and os.path.isfile(hit) and os.access(hit, os.X_OK):
             return  # found there before and still executable: no walk along PATH for every run

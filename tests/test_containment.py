@@ -451,3 +451,23 @@ def test_an_orphan_that_already_exited_is_reaped(tmp_path: Path, cgroups: bool) 
     child = int((tmp_path / "run" / "child.pid").read_text())
     zombies = [p.pid for p in psutil.Process().children() if p.pid == child]
     assert not zombies, "the workload's exited child was left a zombie of tunesmith"
+
+
+def test_a_program_found_before_is_checked_again_each_run(tmp_path: Path) -> None:
+    """check_program remembers where a bare name was found, yet sees it become unusable."""
+    from tunesmith.runners.spawn import check_program
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    tool = tools / "mytool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    env = {"PATH": str(tools)}
+    for i in range(2):  # a different run folder each time: the remembered place still counts
+        check_program("mytool", tmp_path / f"run-{i}", env)
+    tool.chmod(0o644)
+    with pytest.raises(PermissionError):
+        check_program("mytool", tmp_path / "run-2", env)
+    tool.unlink()
+    with pytest.raises(FileNotFoundError):
+        check_program("mytool", tmp_path / "run-3", env)
