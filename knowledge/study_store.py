@@ -223,27 +223,25 @@ class StudyStore(StudyStorage):
 
     def start_trial(self, study: str, candidate: Candidate) -> Trial:
         """Store the trial as running (before it starts) and return it with its number."""
-        with self._tx() as db:
-            last = db.execute("SELECT number FROM trials WHERE study=? ORDER BY number DESC LIMIT 1", (study,)).fetchone()
-            number = (last[0] if last else 0) + 1  # the newest entry of the (study, number) index: no scan
-            cur = db.execute(
-                "INSERT INTO trials (study, number, key, candidate, state, pid, started_at) VALUES (?,?,?,?,?,?,?)",
-                (study, number, candidate.key, redact(candidate.model_dump_json()), "running", os.getpid(), utcnow()),
-            )
-        return self.trial(int(cur.lastrowid))
+        # One statement, so one transaction of its own: the number is the newest entry of the (study, number)
+        # index plus one (no scan), and the stored row comes back with RETURNING (no second read).
+        row = self.db.execute(
+            "INSERT INTO trials (study, number, key, candidate, state, pid, started_at) VALUES (?, COALESCE("
+            "(SELECT number FROM trials WHERE study=? ORDER BY number DESC LIMIT 1), 0) + 1, ?,?,?,?,?) RETURNING *",
+            (study, study, candidate.key, redact(candidate.model_dump_json()), "running", os.getpid(), utcnow()),
+        ).fetchone()
+        return _trial_from_row(row)
 
     def finish_trial(self, trial_id: int, measurement: Measurement) -> Trial:
         state = "done" if measurement.status == Status.OK else "failed"
-        with self._tx() as db:
-            db.execute(
-                "UPDATE trials SET state=?, measurement=?, finished_at=? WHERE id=?",
-                (state, redact(measurement.model_dump_json()), utcnow(), trial_id),
-            )
-        return self.trial(trial_id)
+        row = self.db.execute(  # one statement: its own transaction; the updated row comes back
+            "UPDATE trials SET state=?, measurement=?, finished_at=? WHERE id=? RETURNING *",
+            (state, redact(measurement.model_dump_json()), utcnow(), trial_id),
+        ).fetchone()
+        return _trial_from_row(row)
 
     def set_verdict(self, trial_id: int, verdict: Verdict, explanation: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE trials SET verdict=?, explanation=? WHERE id=?", (verdict.value, redact(explanation), trial_id))
+        self.db.execute("UPDATE trials SET verdict=?, explanation=? WHERE id=?", (verdict.value, redact(explanation), trial_id))
 
     def trial(self, trial_id: int) -> Trial:
         row = self.db.execute("SELECT * FROM trials WHERE id=?", (trial_id,)).fetchone()
@@ -281,11 +279,10 @@ class StudyStore(StudyStorage):
 
     # -- events and reflections ---------------------------------------------------------------------
     def add_event(self, study: str, node: str, message: str, data: dict[str, Any] | None = None) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO events (study, ts, node, message, data) VALUES (?,?,?,?,?)",
-                (study, utcnow(), node, redact(message), redact(json.dumps(data or {}, default=str))),
-            )
+        self.db.execute(  # a single statement is its own transaction (autocommit): no BEGIN/COMMIT round trips
+            "INSERT INTO events (study, ts, node, message, data) VALUES (?,?,?,?,?)",
+            (study, utcnow(), node, redact(message), redact(json.dumps(data or {}, default=str))),
+        )
 
     def events(self, study: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT ts, node, message, data FROM events WHERE study=? ORDER BY id", (study,))

@@ -40,6 +40,12 @@ _AFTER = [  # the secret follows a label, which is kept
                r"[^\s\"',}\[]{6,}"),
 ]
 
+# Every match of a key shape above contains one of these literals (compared lower-cased): ASCII text with
+# none of them cannot match a shape, so ``redact`` skips the shapes for it (most stored text: configs,
+# measurements, events). Non-ASCII text always runs them (a case-blind match can use letters like "ſ").
+_HINT = re.compile(r"sk-|gh[pousr]_|github_pat_|hf_|akia|xox[abprs]-|bearer|basic|api[_-]?key|authorization"
+                   r"|secret|password")
+
 _lock = threading.Lock()
 _values: set[str] = set()
 _names: set[str] = set()
@@ -123,11 +129,18 @@ def redact(text: Any) -> str:
     for form in _cached()[2]:  # each value as it is, and as it appears inside JSON text
         if form in out:
             out = out.replace(form, MASK)
+    if not may_hold_shape(out):
+        return out
     for pattern, keep in _WHOLE:
         out = pattern.sub(keep + MASK, out)
     for pattern in _AFTER:
         out = pattern.sub(lambda m: m.group(1) + MASK, out)
     return out
+
+
+def may_hold_shape(text: str) -> bool:
+    """Whether a key shape could match ``text``: False only for ASCII text without any shape's literal."""
+    return not text.isascii() or _HINT.search(text.lower()) is not None
 
 
 def redact_obj(obj: Any) -> Any:

@@ -69,6 +69,22 @@ def test_redact_values_and_shapes(planted: None) -> None:
     assert 'quo' not in redact(json.dumps({"v": 'quo"te\\secret'}))
 
 
+def test_text_without_a_shape_literal_skips_the_shapes_and_every_shape_is_still_caught() -> None:
+    """``redact`` runs the key-shape patterns only when a shape's literal is in the (ASCII) text."""
+    from tunesmith.runners import secrets
+
+    shapes = ["sk-abcdef123456", "ghp_" + "a" * 36, "github_pat_" + "b" * 30, "hf_" + "c" * 30,
+              "AKIAABCDEFGHIJKLMNOP", "xoxb-1234567890ab", "BEARER abcdefgh1234", "Basic dXNlcjpwYXNzd29yZA==",
+              "API-KEY: zzzzzzzz9", "AUTHORIZATION=qwertyuiop", "Secret: hunter22222", "PassWord='abcdefgh'",
+              "ApiKey=abcdefghij", "paſsword=abcdefgh12"]  # 'ſ' matches 's' when case is ignored: not ASCII
+    patterns = [p for p, _ in secrets._WHOLE] + secrets._AFTER
+    for shape in shapes:
+        assert any(p.search(shape) for p in patterns) and secrets.may_hold_shape(shape), shape
+        assert MASK in redact(f"x {shape} y"), shape
+    plain = 'trial #3: seconds median 0.013 {"p1": 3, "origin": "random"}'
+    assert not secrets.may_hold_shape(plain) and redact(plain) == plain
+
+
 def test_redact_obj_and_scrubbed_env(planted: None) -> None:
     nested = {"a": [KEY, {"b": (TOKEN, 3)}], KEY: 1.5, "n": None}
     out = redact_obj(nested)

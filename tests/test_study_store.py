@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,26 @@ def test_verdicts_events_reflections(tmp_path: Path) -> None:
     store.add_reflection(Reflection(study="s1", workload="io/checkpoint", hardware="cpu", insight="x"))
     assert store.reflections(workload_prefix="io")[0].insight == "x"
     assert store.reflections(workload_prefix="kernel") == []
+
+
+def test_single_statement_writes_return_the_stored_row_and_number_trials_in_order(tmp_path: Path) -> None:
+    """start_trial/finish_trial write one statement each and hand back exactly the row a read returns."""
+    store = StudyStore(tmp_path / "db.sqlite")
+    store.open_study(job())
+    store.open_study(parse_job({"name": "s2", "target": "replay", "workload": {}}))
+    started = [store.start_trial("s1", Candidate(config={"a": i})) for i in range(3)]
+    assert [t.number for t in started] == [1, 2, 3] and store.start_trial("s2", Candidate(config={"a": 0})).number == 1
+    assert all(t == store.trial(t.id) and t.state == TrialState.RUNNING for t in started)
+    done = store.finish_trial(started[1].id, Measurement(status=Status.OK, samples=[1.0]))
+    assert done == store.trial(started[1].id) and done.state == TrialState.DONE and done.finished_at
+    store.set_verdict(done.id, Verdict.NOISE, "same")
+    assert store.trial(done.id).explanation == "same"
+    with ThreadPoolExecutor(4) as pool:  # threads sharing the store still get distinct, consecutive numbers
+        more = list(pool.map(lambda i: store.start_trial("s1", Candidate(config={"a": 10 + i})), range(20)))
+    assert sorted(t.number for t in more) == list(range(4, 24))
+    with pytest.raises(TypeError):  # no such trial: nothing comes back
+        store.finish_trial(10_000, Measurement(status=Status.OK, samples=[1.0]))
+    store.close()
 
 
 def test_corrupt_store_is_one_line(tmp_path: Path) -> None:
