@@ -180,7 +180,11 @@ def drive(session: TuningSession) -> StudyOutcome:
                      "judged": [], "incumbent": _incumbent(session.trials()), "awaiting_confirmation": {},
                      "stop_reason": None}
         final: dict[str, Any] = {}
-        for step, values in enumerate(graph.stream(start, config, stream_mode="values"), start=1):
+        # durability="sync": each step's checkpoint is written in this thread before the next step starts.
+        # LangGraph's default ("async") writes it from a background thread, whose contention with this one
+        # for the interpreter lock costs more per trial than the write; a resume needs nothing more.
+        steps = graph.stream(start, config, stream_mode="values", durability="sync")
+        for step, values in enumerate(steps, start=1):
             final = values
             if step % PRUNE_EVERY == 0:
                 prune(saver, thread)
