@@ -17,6 +17,7 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from .containment import CGROUP_ROOT, V1_CONTROLLERS, Cgroup, _own_cgroups
 
 MAX_IDLE = 4  # idle cgroups kept per runner (one per concurrent run is enough)
 
+
+_SETTLE_S = 0.5  # how long a finished run's cgroup may take to empty before it is removed, not reused
 
 class CgroupPool:
     """The cgroups one runner reuses across its runs; thread-safe, per process (a fork starts empty)."""
@@ -61,6 +64,9 @@ class CgroupPool:
     def release(self, group: Cgroup) -> None:
         """Take back the cgroup of a finished run: kept if empty and room is left, else removed."""
         group.kill()
+        end = time.monotonic() + _SETTLE_S
+        while group.pids() and time.monotonic() < end:
+            time.sleep(0.005)  # killed members are zombies until their parent reaps them: give it a moment
         with self._lock:
             keep = os.getpid() == self._pid and len(self._idle) < self.max_idle and not group.pids()
             if keep:

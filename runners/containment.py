@@ -112,6 +112,7 @@ class Cgroup:
         self.dirs = dirs  # controller name ("pids", "cpuacct", "memory", or "v2") -> folder
         self.proven = False  # a process was seen to join it: later runs trust the launcher's own join
         self._base: dict[str, float] = {}  # CPU counters at the start of the current run
+        self._base_total = 0  # cpuacct.usage (ns) at the start of the current run
 
     @classmethod
     def create(cls, name: str, root: Path = CGROUP_ROOT) -> Cgroup | None:
@@ -176,9 +177,18 @@ class Cgroup:
         return True
 
     def _used(self) -> bool:
-        """Whether anything ran in the cgroup since ``begin`` (its CPU counters moved)."""
+        """Whether anything ran in the cgroup since ``begin``: its CPU counters moved, or memory was charged.
+
+        cgroup v1 splits user and system time from scheduler ticks, so a process shorter than a tick may
+        move neither; the total (``cpuacct.usage``, nanoseconds) and the memory peak (reset by ``begin``) do.
+        """
         cpu = self._cpu()
-        return bool(cpu) and sum(cpu.values()) > sum(self._base.values())
+        if cpu and sum(cpu.values()) > sum(self._base.values()):
+            return True
+        if "cpuacct" in self.dirs and (total := _read_int(self.dirs["cpuacct"] / "cpuacct.usage")) is not None:
+            if total > self._base_total:
+                return True
+        return "memory" in self.dirs and bool(_read_int(self.dirs["memory"] / "memory.max_usage_in_bytes"))
 
     def kill(self) -> None:
         """SIGKILL every member until none is left (or a few seconds passed); zombies count as gone."""
@@ -221,6 +231,8 @@ class Cgroup:
             if used is None or used > _LEFTOVER_BYTES or not _write(self.dirs["v2"] / "memory.peak", b"0"):
                 return False
         self._base = self._cpu()
+        total = _read_int(self.dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in self.dirs else None
+        self._base_total = total or 0
         return True
 
     def counters(self) -> dict[str, float]:
