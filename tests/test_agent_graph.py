@@ -165,3 +165,23 @@ def test_best_measured_summary_names_the_unconfirmed_fastest_trial() -> None:
     assert top is not None and top["number"] == 3 and top["verdict"] == "noise"
     assert top["speedup"] > 1 and top["low"] <= top["speedup"] <= top["high"]
     assert best_measured_summary([base, slower], base, base, minimize=True) is None  # the default is fastest
+
+
+def test_checkpoints_are_written_in_step_with_the_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """drive asks LangGraph for durability="sync": a step's checkpoint is saved before the next step runs
+    (no background writer contending with the loop for the interpreter lock)."""
+    import tunesmith.agents.study as study
+
+    asked: list[dict] = []
+    build = study.build_graph
+
+    def recording_build(session, saver):
+        graph = build(session, saver)
+        stream = graph.stream
+        graph.stream = lambda *a, **kw: (asked.append(kw), stream(*a, **kw))[1]
+        return graph
+
+    monkeypatch.setattr(study, "build_graph", recording_build)
+    with open_session(make_job(trials=3), tmp_path) as session:
+        outcome = study.drive(session)
+    assert [kw.get("durability") for kw in asked] == ["sync"] and len(first(outcome.trials)) == 3
