@@ -15,36 +15,24 @@ from tunesmith.runners.selection import (
     best_measured,
     best_trial,
     fastest_looking,
-    speedup_of,
     study_result,
     verdict_records,
 )
 from tunesmith.runners.types import Trial
 
 __all__ = ["baseline_trial", "best_measured", "best_trial", "best_measured_summary", "build_report",
-           "describe_speedup", "render_markdown", "speedup_summary", "write_report"]
-
-
-def speedup_summary(best: Trial | None, baseline: Trial | None, minimize: bool) -> dict[str, Any] | None:
-    """First run of ``best`` against the default's first run (for callers holding only two trials).
-
-    A study's reported speedup is ``build_report(...)["speedup"]`` (``selection.study_result``): the
-    final re-measure when there is one.
-    """
-    if best is None or baseline is None or best.measurement is None or baseline.measurement is None:
-        return None
-    if not (best.measurement.samples and baseline.measurement.samples):
-        return None
-    return speedup_of(best.measurement.samples, baseline.measurement.samples, minimize=minimize, min_effect=0.02,
-                      basis="first run vs the default's first run", seed=best.number, trial=best.number,
-                      reference_trial=baseline.number, against_default=True).as_dict()
+           "describe_speedup", "fastest_summary", "render_markdown", "write_report"]
 
 
 def best_measured_summary(trials: list[Trial], baseline: Trial | None, best: Trial | None, minimize: bool,
                           records: dict[int, Speedup] | None = None) -> dict[str, Any] | None:
     """The fastest-looking trial when the judge confirmed nothing better than it, with the comparison its
     verdict used (``records``, from the reasoning trail) or its first run against the default's."""
-    top, sp = fastest_looking(trials, baseline, best, Rules(minimize=minimize), records)
+    return fastest_summary(*fastest_looking(trials, baseline, best, Rules(minimize=minimize), records))
+
+
+def fastest_summary(top: Trial | None, sp: Speedup | None) -> dict[str, Any] | None:
+    """The report's dict for the fastest-looking unconfirmed trial and the comparison its verdict used."""
     if top is None or sp is None:
         return None
     return {**sp.as_dict(), "number": top.number, "config": top.candidate.config,
@@ -76,11 +64,7 @@ def build_report(store: StudyStore, study: str) -> dict[str, Any]:
     result = study_result(trials, rules, verdict_records(events))
     best, baseline = result.best, result.baseline
     timed = any(t.measurement and t.measurement.samples for t in trials)
-    fastest = None
-    if result.fastest is not None and result.fastest_speedup is not None:
-        top = result.fastest
-        fastest = {**result.fastest_speedup.as_dict(), "number": top.number, "config": top.candidate.config,
-                   "verdict": top.verdict.value if top.verdict else None}
+    fastest = fastest_summary(result.fastest, result.fastest_speedup)
     return {
         "study": info.name, "target": info.target, "status": info.status, "llm_mode": info.llm_mode,
         "objective": info.job.get("objective", {}), "created_at": info.created_at, "updated_at": info.updated_at,

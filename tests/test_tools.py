@@ -222,3 +222,20 @@ def test_bad_calls_give_a_one_line_error(store: StudyStore, name: str, arguments
     data = json.loads(out)
     assert set(data) == {"error"} and "\n" not in data["error"] and "fix:" in data["error"]
     assert expect in data["error"]
+
+
+def test_compare_trials_with_a_non_positive_median_says_why_instead_of_a_ratio(store: StudyStore) -> None:
+    store.open_study(parse_job({"name": "neg", "target": "replay", "objective": {"direction": "maximize"}}))
+    add(store, "neg", {"x": 1}, "baseline", [-1.0, -1.1, -0.9], Verdict.BASELINE)
+    add(store, "neg", {"x": 2}, "planner", [2.0, 2.1, 1.9], Verdict.NOISE)
+    out = compare_trials(store, CompareTrialsInput(study="neg", a=2, b=1))
+    assert out.comparison is None and out.decision is None
+    assert out.summary.startswith("no comparison: ") and "nan" not in out.summary and "inf" not in out.summary
+
+
+def test_show_study_reports_the_fastest_trial_as_the_report_does(store: StudyStore) -> None:
+    from tunesmith.knowledge.report import build_report
+
+    out = show_study(store, ShowStudyInput(study="ckpt"))
+    assert out.fastest_unconfirmed is not None and out.fastest_unconfirmed["number"] == 5
+    assert out.fastest_unconfirmed == build_report(store, "ckpt")["best_measured"]

@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tunesmith.knowledge.report import best_measured_summary
+from tunesmith.knowledge.report import fastest_summary
 from tunesmith.runners.selection import Rules, study_result, verdict_records
 from tunesmith.runners.types import Trial
 
-from .base import StoreReader, ToolInput, ToolOutput, minimizes
+from .base import StoreReader, ToolInput, ToolOutput
 
 
 class TrialBrief(BaseModel):
@@ -119,21 +119,21 @@ def show_study(store: StoreReader, args: ShowStudyInput) -> ShowStudyOutput:
     """Status, trial counts and the best confirmed configuration against the default, with its interval."""
     info = store.study(args.study)
     trials = store.trials(args.study)
-    minimize = minimizes(info)
-    result = study_result(trials, Rules.from_definition(info.job), verdict_records(store.events(args.study)))
+    events = store.events(args.study)
+    result = study_result(trials, Rules.from_definition(info.job), verdict_records(events))
     best, baseline = result.best, result.baseline  # the report's definitions: runners/selection.py
     same = best is not None and baseline is not None and best.id == baseline.id
     summary = result.speedup.as_dict() if result.speedup is not None and result.speedup.available else None
     counts = Counter(t.measurement.status.value if t.measurement else t.state.value for t in trials)
     verdicts = Counter(t.verdict.value if t.verdict else "unjudged" for t in trials)
-    finish = [e["message"] for e in store.events(args.study) if e["node"] == "finish"]
+    finish = [e["message"] for e in events if e["node"] == "finish"]
     return ShowStudyOutput(
         name=info.name, target=info.target, status=info.status, objective=info.job.get("objective", {}),
         llm_mode=info.llm_mode, trials=len(trials), counts_by_status=dict(counts),
         counts_by_verdict=dict(verdicts),
         baseline=TrialBrief.of(baseline) if baseline else None, best=TrialBrief.of(best) if best else None,
         speedup=SpeedupInterval.model_validate(summary) if summary else None,
-        fastest_unconfirmed=best_measured_summary(trials, baseline, best, minimize),
+        fastest_unconfirmed=fastest_summary(result.fastest, result.fastest_speedup),
         summary=_sentence(best, baseline, summary, same),
         stop_reason=finish[-1].removeprefix("study stopped: ") if finish else None,
     )

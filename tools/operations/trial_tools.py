@@ -147,6 +147,9 @@ def compare_trials(store: StoreReader, args: CompareTrialsInput) -> CompareTrial
         out.summary = f"no comparison: trial {' and '.join(missing)} has no valid timed samples"
         return out
     cmp = compare(ma.samples, mb.samples, minimize=minimizes(info))
+    if not cmp.defined:  # a median of 0 or below: no ratio to report (never "infx (nan-nan)")
+        out.summary = f"no comparison: {cmp.reason}"
+        return out
     out.comparison = ComparisonView(improvement=cmp.improvement, low=cmp.low, high=cmp.high, speedup=cmp.speedup,
                                     n_a=cmp.n_challenger, n_b=cmp.n_incumbent)
     out.decision = decide(cmp, min_effect=min_effect(info))
