@@ -124,7 +124,7 @@ class Strategy(abc.ABC):
         return keys(history)
 
     def tried_set(self, history: Sequence[Trial]) -> set[str]:
-        """Every key in ``history``, as a new set (``tried_keys`` without re-keying the whole history)."""
+        """Every key in ``history``, as a new set (without re-keying the history seen before)."""
         keys, n = self.history_keys(history)
         return keys.union(config_key(t.candidate.config, t.candidate.source) for t in history[n:])
 
@@ -133,10 +133,6 @@ class Strategy(abc.ABC):
         """Up to ``n`` new candidates."""
 
     # helpers shared by implementations -------------------------------------------------------------
-    @staticmethod
-    def tried_keys(history: Sequence[Trial]) -> set[str]:
-        return {t.candidate.key for t in history}
-
     def best(self, history: Sequence[Trial]) -> Trial | None:
         scored = [(objective_value(t), t) for t in history]
         scored = [(v, t) for v, t in scored if v is not None]
