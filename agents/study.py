@@ -114,6 +114,7 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
         target.baseline()
         target.preflight()
         runner = runner_registry().create(job.runner.kind)
+        stack.callback(runner.close)  # its reused cgroups go when the study ends, not at interpreter exit
         ok, why = runner.available()
         if not ok:
             raise InfrastructureError(f"runner {job.runner.kind!r} cannot run here: {why}", "pick another [runner] kind")

@@ -78,6 +78,9 @@ class Runner(abc.ABC):
         """Whether this runner can run here, and if not, why."""
         return True, ""
 
+    def close(self) -> None:
+        """Give back what the runner holds between runs (e.g. reused cgroups); called when a study ends."""
+
     def attach(self, job: Job, scratch: Path) -> None:
         """Bind to a study: the job (secrets it passes to workloads) and the scratch folder (live-run records)."""
 

@@ -471,3 +471,25 @@ def test_a_program_found_before_is_checked_again_each_run(tmp_path: Path) -> Non
     tool.unlink()
     with pytest.raises(FileNotFoundError):
         check_program("mytool", tmp_path / "run-3", env)
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason="no writable cgroup here")
+def test_a_study_gives_back_its_reused_cgroups_when_it_ends(tmp_path: Path) -> None:
+    """The runner's pool of idle cgroups goes with the session, not only at interpreter exit."""
+    from tunesmith.agents.study import drive, open_session
+    from tunesmith.runners.job import parse_job
+
+    job = parse_job({
+        "name": "pool", "target": "command", "budget": {"trials": 2}, "llm": {"mode": "off"},
+        "strategy": {"name": "grid"}, "measure": {"repeats": 1, "remeasure": False},
+        "workload": {"command": ["sh", "-c", 'cat /proc/self/cgroup; echo \'{"seconds": 1}\' > "$TUNESMITH_RESULT"',
+                                 "{n}"], "drop_caches": False,
+                     "params": {"n": {"kind": "int", "low": 1, "high": 2, "default": 1}}},
+    }, base_dir=tmp_path)
+    with open_session(job, tmp_path / "state") as session:
+        outcome = drive(session)
+    lines = [ln for t in outcome.trials for ln in t.measurement.stdout_tail.splitlines()
+             if (":pids:" in ln or ln.startswith("0::")) and "/tunesmith/" in ln]
+    assert lines, "the runs were not in a cgroup of their own"
+    for line in lines:
+        assert not _cgroup_dir(line.split(":", 2)[2]).exists()

@@ -98,6 +98,9 @@ class TorchrunRunner(Runner):
     def available(self) -> tuple[bool, str]:
         return _distributed_status()
 
+    def close(self) -> None:
+        self.local.close()
+
     def attach(self, job: Job, scratch: Path) -> None:
         self.local.attach(job, scratch)
 
