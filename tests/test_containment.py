@@ -326,14 +326,22 @@ def test_cgroup_holds_descendants_and_counts_their_cpu(root: str, how: str) -> N
     if group is None:
         pytest.skip(f"no writable cgroup under {root}")
     try:
-        code = ("import subprocess, sys, time; subprocess.Popen(['sleep', '300'], start_new_session=True);"
+        # The child waits for a line on stdin before it starts its detached descendant, so a join from
+        # the parent is done before anything forks (no race with a loaded machine's scheduler).
+        code = ("import subprocess, sys, time; sys.stdin.readline();"
+                "subprocess.Popen(['sleep', '300'], start_new_session=True);"
                 "t = time.process_time() + 0.3\nwhile time.process_time() < t: pass")
         if how == "join":  # joined by the parent right after the spawn (the runner's check)
-            proc = subprocess.Popen([sys.executable, "-c", code])
+            proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
             group.join(proc.pid)
+            if not group.contains(proc.pid):
+                proc.kill()  # before it starts the detached sleep, which would be left behind
+                proc.wait(30)
+                pytest.skip(f"{root} refuses a join from the parent here (the runner then joins in the child)")
         else:
-            proc = subprocess.Popen([sys.executable, "-c", code], preexec_fn=child_setup(group.procs_files))
-        proc.wait(30)
+            proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                    preexec_fn=child_setup(group.procs_files))
+        proc.communicate(b"\n", timeout=30)
         members = group.pids()
         assert len(members) == 1  # the detached sleep is still a member after its parent exited
         counters = group.counters()
