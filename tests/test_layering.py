@@ -23,7 +23,11 @@ else:  # pragma: no cover - Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["runners", "kernels", "knowledge", "tools", "agents"]
 PACKAGES = {*LAYERS, "prompts"}
-SUBPACKAGES = ["agents/frontends", "runners/io", "runners/training", "runners/replay", "tools/operations"]
+SUBPACKAGES = [
+    "agents/frontends", "agents/kernel", "runners/io", "runners/training", "runners/replay", "runners/iotrace",
+    "runners/appliers", "runners/filesystems", "kernels/generation", "kernels/problems", "knowledge/vector",
+    "knowledge/manuals", "tools/operations", "tools/ci",
+]
 FRONTENDS = "tunesmith.agents.frontends"
 _DOTTED = re.compile(r"tunesmith(\.[A-Za-z_]\w*)+")
 

@@ -1,0 +1,1 @@
+"""Retrieval by meaning: the Chroma store, its collections and the offline embedders."""

@@ -1,0 +1,1 @@
+"""Real file systems on loopback (GlusterFS, JuiceFS) started and stopped for I/O studies."""

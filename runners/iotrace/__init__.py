@@ -1,0 +1,1 @@
+"""I/O traces: Darshan logs (or a strace fallback) turned into a characterisation of the workload's I/O."""

@@ -1,0 +1,1 @@
+"""CI regression auto-tuning: baseline files, re-measurement, the regression decision and its reports."""
