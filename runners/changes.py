@@ -36,6 +36,15 @@ UNDO_HANDLERS: Registry[Any] = Registry(
         "file": "tunesmith.runners.changes:undo_file",
         "env": "tunesmith.runners.changes:undo_env",
         "command": "tunesmith.runners.changes:undo_command",
+        "gluster_option": "tunesmith.runners.appliers.gluster:undo_option",
+        "lustre_param": "tunesmith.runners.appliers.lustre:undo_lctl",
+        "lustre_stripe": "tunesmith.runners.appliers.lustre:undo_stripe",
+        "block_read_ahead": "tunesmith.runners.appliers.block:undo_read_ahead",
+        "block_scheduler": "tunesmith.runners.appliers.block:undo_scheduler",
+        "juicefs_options": "tunesmith.runners.filesystems.juicefs:undo_options",
+        "juicefs_volume": "tunesmith.runners.filesystems.juicefs:undo_volume",
+        "gluster_volume": "tunesmith.runners.filesystems.gluster:undo_volume",
+        "gluster_daemon": "tunesmith.runners.filesystems.gluster:undo_daemon",
     },
 )
 

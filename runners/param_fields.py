@@ -17,7 +17,7 @@ from .errors import JobError
 if TYPE_CHECKING:
     from .space import Param
 
-PARAM_FIELDS = ("kind", "default", "low", "high", "values", "step", "apply", "help")
+PARAM_FIELDS = ("kind", "default", "low", "high", "values", "step", "apply", "setting", "help")
 OVERRIDE_FIELDS = ("default", "low", "high", "values", "step", "help")
 _NUMERIC = ("int", "float", "log_float", "pow2")
 _PARAM_FIXES = (  # Param's own checks (substring of its message) -> the fix to print

@@ -42,6 +42,7 @@ class Param(BaseModel):
     values: tuple[Value, ...] = ()
     step: int | None = None
     apply: Literal["arg", "env", "meta", "setting"] = "arg"
+    setting: str = ""  # with apply = "setting": which one, e.g. "gluster:VOL:performance.write-behind" (runners/appliers)
     help: str = ""
     source: Source = Field(default_factory=Source)
 

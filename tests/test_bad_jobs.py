@@ -30,7 +30,7 @@ CASES = {
     ),
     "apply-setting": (
         HEAD + THREADS + DIRECT.replace('"env"', '"setting"'),
-        "error: parameter 'direct': apply = 'setting' is not applied by the command target; fix: use 'arg' or 'env'",
+        "error: workload.params.direct.setting: missing or empty; fix: name it as FAMILY:KEY",
     ),
     "space-values-type": (
         HEAD + THREADS + '[space.threads]\nvalues = ["1", "2"]\n',

@@ -143,12 +143,13 @@ def test_baseline_breaking_a_constraint_names_it(tmp_path: Path) -> None:
     assert target.baseline().config["threads"] == 2
 
 
-@pytest.mark.parametrize("apply", ["setting", "meta"])
-def test_command_target_applies_only_arg_and_env(tmp_path: Path, apply: str) -> None:
-    params = {**COMMAND["params"], "direct": {"kind": "bool", "default": False, "apply": apply}}
+def test_command_target_applies_arg_env_and_named_settings(tmp_path: Path) -> None:
+    params = {**COMMAND["params"], "direct": {"kind": "bool", "default": False, "apply": "meta"}}
     text = refused(tmp_path, params=params)
-    assert text.startswith(f"parameter 'direct': apply = '{apply}' is not applied by the command target")
-    assert "fix: use 'arg' or 'env'" in text
+    assert text.startswith("parameter 'direct': apply = 'meta' is not applied by the command target")
+    assert "fix: use 'arg' or 'env' or 'setting'" in text
+    params["direct"]["apply"] = "setting"  # a setting must say which one (runners/appliers/spec.py)
+    assert refused(tmp_path, params=params).startswith("workload.params.direct.setting: missing or empty")
 
 
 def test_targets_say_what_they_apply() -> None:
@@ -156,7 +157,7 @@ def test_targets_say_what_they_apply() -> None:
     from tunesmith.runners.io.checkpoint_io import CheckpointIOTarget
     from tunesmith.runners.training.target import TrainingTarget
 
-    assert CheckpointIOTarget.applies == ("arg", "env") and TritonConfigTarget.applies == ("meta",)
+    assert CheckpointIOTarget.applies == ("arg", "env", "setting") and TritonConfigTarget.applies == ("meta",)
     assert TrainingTarget.applies == ("arg",)
 
 

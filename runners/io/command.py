@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..appliers import TrialSettings, settings_of
 from ..base import RESULT_ENV, RunResult, Target
 from ..context import TrialContext
 from ..errors import JobError
@@ -80,7 +81,8 @@ class CommandTarget(Target):
     domain: ClassVar[str] = "io"
     workload_model: ClassVar[type[BaseModel]] = CommandWorkload
     workload_drops_caches: ClassVar[bool] = False  # True when the workload drops the cache itself
-    applies: ClassVar[tuple[str, ...]] = ("arg", "env")  # command-line placeholders and environment variables
+    # command-line placeholders, environment variables, outside settings (runners/appliers, restored after each trial)
+    applies: ClassVar[tuple[str, ...]] = ("arg", "env", "setting")
 
     def __init__(self, job: Job) -> None:
         super().__init__(job)
@@ -96,6 +98,7 @@ class CommandTarget(Target):
         if self.workload.output_dir:  # one output folder for every candidate: they must not run at once
             self.shared_resource = "disk"  # type: ignore[misc]
         space = self.base_space()
+        self._settings = settings_of(space.params)  # apply = "setting": parsed now, one line if wrong
         used = {ph for elem in self._template for ph in PLACEHOLDER.findall(elem)}
         for ph in sorted(used - set(space.names) - set(RESERVED)):
             known = ", ".join(space.names) or "none"
@@ -236,9 +239,13 @@ class CommandTarget(Target):
         wall, last = 0.0, RunResult(returncode=None)
         self._scratch.add(out)
         warmup = ctx.warmup
+        applied = TrialSettings({s: candidate.config.get(n, self.space().get(n).default)
+                                 for n, s in self._settings.items()}, ctx.ledger, workdir).__enter__()
+        env = {**env, **applied.env}
         try:
             for r in range(-warmup, repeats):  # r < 0: untimed warm-up runs (imports, allocator, caches)
                 clear_folder(out)
+                applied.prepare_output(out)
                 run_dir = workdir / (f"run-{r}" if r >= 0 else f"warmup{-r}")
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "result.json").unlink(missing_ok=True)
@@ -272,6 +279,7 @@ class CommandTarget(Target):
         finally:
             remove_folder(out)
             self._scratch.discard(out)
+            applied.__exit__(None, None, None)  # settings restored on every path (Ctrl-C included)
         metrics = {k: sum(v) / len(v) for k, v in extra.items() if len(v) == len(samples)}
         if dropped:
             metrics["page_cache_dropped"] = sum(dropped) / len(dropped)
@@ -284,6 +292,7 @@ class CommandTarget(Target):
             fingerprint=fp,
             wall_s=wall,
             detail=detail,
+            notes=applied.notes,
             **tails,
         )
 
