@@ -13,6 +13,7 @@ TARGETS: Registry[Target] = Registry(
         "training": "tunesmith.runners.training.target:TrainingTarget",
         "replay": "tunesmith.runners.replay.target:ReplayTarget",
         "triton_config": "tunesmith.kernels.target:TritonConfigTarget",
+        "kernel": "tunesmith.kernels.codegen_target:KernelGenTarget",
     },
 )
 
