@@ -16,6 +16,8 @@ OBSERVERS: Registry[Observer] = Registry(
     "observer",
     {
         "resources": "tunesmith.runners.observers.resources:ResourceObserver",
+        "iotrace": "tunesmith.runners.observers.iotrace:IOTraceObserver",
+        "darshan": "tunesmith.runners.observers.darshan:DarshanObserver",
     },
 )
 
