@@ -1,0 +1,196 @@
+"""One normalised call: map an op name and its arguments onto primitive ``Val`` ops.
+
+Compound operations decompose into the primitives a user would write (softmax into amax, sub, exp, sum,
+div; layer norm into mean, sub, var, rsqrt, mul, add), so both spellings reach the same templates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .ir import POINTWISE, SHAPE_OPS, Unsupported, Val, norm_dim
+
+F32 = torch.float32
+IDENTITY = {"contiguous", "clone", "detach", "identity", "float", "to", "type_as", "type", "alias"}
+DIMLESS_MSG = "a full reduction to a scalar (no template reduces every dim)"
+
+
+def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # noqa: C901 - a dispatch table
+    """The Val (or tuple of Vals, or constant) for ``name(*args, **kw)``; Unsupported names the op."""
+    from .normalize import _arg
+
+    a = lambda field, default=None: _arg(args, kw, name, field, default)  # noqa: E731
+    x = args[0] if args else kw.get("input")
+    if name == "getitem":
+        if isinstance(x, tuple) and all(isinstance(v, Val) for v in x):
+            return x[args[1]]
+        raise Unsupported("indexing or slicing a tensor (x[...]) is not covered by a template")
+    if name == "getattr":
+        if isinstance(x, tuple) and args[1] in ("values", "indices"):
+            return x[0 if args[1] == "values" else 1]
+        if args[1] in ("T", "mT"):
+            return view(nz, args[1], x, (), {}, value)
+        raise Unsupported(f"attribute .{args[1]} of a tensor")
+    if name in SHAPE_OPS:
+        return view(nz, name, x, args[1:], kw, value)
+    if name in IDENTITY:
+        if isinstance(value, torch.Tensor) and not value.dtype.is_floating_point:
+            raise Unsupported(f"a cast to {value.dtype} (the templates compute floating point only)")
+        return x
+    if name in ("dropout", "alpha_dropout"):
+        if a("p", 0.5) == 0 or not a("training", True):
+            return x
+        raise Unsupported("dropout with p > 0 in training mode (random: no kernel can match it)")
+    if name in ("add", "sub") and a("alpha", 1) != 1:
+        return nz.pw(name, x, nz.pw("mul", a("other"), a("alpha")))
+    if name == "rsub":
+        return nz.pw("sub", args[1], x)
+    if name == "div" and kw.get("rounding_mode"):
+        raise Unsupported(f"div with rounding_mode={kw['rounding_mode']!r}")
+    if name == "square":
+        return nz.pw("mul", x, x)
+    if name in ("relu6", "hardtanh", "clamp", "clamp_min", "clamp_max"):
+        lo = {"relu6": 0.0, "hardtanh": a("min_val", -1.0)}.get(name, a("min"))
+        hi = {"relu6": 6.0, "hardtanh": a("max_val", 1.0)}.get(name, a("max"))
+        if name == "clamp_max":
+            lo = None
+        if isinstance(lo, Val) or isinstance(hi, Val):
+            out = x
+            if lo is not None:
+                out = nz.pw("maximum", out, lo)
+            return nz.pw("minimum", out, hi) if hi is not None else out
+        return nz.pw("clamp", x, lo=lo, hi=hi)
+    if name in ("max", "min") and len(args) > 1 and isinstance(args[1], Val):
+        return nz.pw("maximum" if name == "max" else "minimum", x, args[1])
+    if name in ("max", "min", "maximum", "minimum") and isinstance(value, tuple):
+        keep = a("keepdim", False)
+        red = "amax" if name == "max" else "amin"
+        return (nz.red(red, x, a("dim"), keep), nz.red("arg" + name, x, a("dim"), keep))
+    if name in ("max", "min") and a("dim") is None:
+        raise Unsupported(f"{name} {DIMLESS_MSG}")
+    if name in ("max", "min"):
+        return nz.red("amax" if name == "max" else "amin", x, a("dim"), a("keepdim", False))
+    if name in ("sum", "mean", "amax", "amin", "argmax", "argmin"):
+        if a("dim") is None or a("dim") == []:
+            raise Unsupported(f"{name} {DIMLESS_MSG}")
+        return nz.red(name, x, a("dim"), a("keepdim", False))
+    if name in ("var", "std"):
+        corr = kw.get("correction")
+        unbiased = a("unbiased", True)
+        if corr is None:
+            corr = 1 if (unbiased if isinstance(unbiased, bool) else True) else 0
+        if a("dim") is None:
+            raise Unsupported(f"{name} {DIMLESS_MSG}")
+        v = nz.red("var", x, a("dim"), a("keepdim", False), correction=corr)
+        return nz.pw("sqrt", v) if name == "std" else v
+    if name in ("softmax", "log_softmax", "logsumexp"):
+        if a("dim") is None:
+            raise Unsupported(f"{name} without a dim")
+        keep = name != "logsumexp" or a("keepdim", False)
+        m = nz.red("amax", x, a("dim"), True)
+        s = nz.red("sum", nz.pw("exp", nz.pw("sub", x, m)), a("dim"), keep)
+        if name == "softmax":
+            return nz.pw("div", nz.pw("exp", nz.pw("sub", x, m)), s)
+        if name == "log_softmax":
+            return nz.pw("sub", nz.pw("sub", x, m), nz.pw("log", s))
+        return nz.pw("add", nz.pw("log", s), m if keep else nz.red("amax", x, a("dim"), False))
+    if name in ("layer_norm", "rms_norm"):
+        shape = tuple(a("normalized_shape"))
+        if len(shape) != 1 or tuple(x.shape[-1:]) != shape:
+            raise Unsupported(f"{name} over several trailing dims {list(shape)}")
+        eps = a("eps") if a("eps") is not None else (1e-5 if name == "layer_norm" else torch.finfo(F32).eps)
+        if name == "layer_norm":
+            mean = nz.red("mean", x, -1, True)
+            var = nz.red("var", x, -1, True, correction=0)
+            out = nz.pw("mul", nz.pw("sub", x, mean), nz.pw("rsqrt", nz.pw("add", var, eps)))
+        else:
+            ms = nz.red("mean", nz.pw("mul", x, x), -1, True)
+            out = nz.pw("mul", x, nz.pw("rsqrt", nz.pw("add", ms, eps)))
+        if a("weight") is not None:
+            out = nz.pw("mul", out, a("weight"))
+        if name == "layer_norm" and a("bias") is not None:
+            out = nz.pw("add", out, a("bias"))
+        return out
+    if name == "normalize":
+        p, dim, eps = a("p", 2.0), a("dim", 1), a("eps", 1e-12)
+        if p != 2:
+            raise Unsupported(f"normalize with p={p} (only p=2 is covered)")
+        norm = nz.pw("sqrt", nz.red("sum", nz.pw("mul", x, x), dim, True))
+        return nz.pw("div", x, nz.pw("clamp", norm, lo=eps, hi=None))
+    if name == "linear":
+        w = a("weight")
+        out = matmul(nz, x, view(nz, "t", w, (), {}, None))
+        return nz.pw("add", out, a("bias")) if a("bias") is not None else out
+    if name == "addmm":
+        beta, alpha = kw.get("beta", 1), kw.get("alpha", 1)
+        mm = matmul(nz, args[1], args[2])
+        mm = nz.pw("mul", mm, alpha) if alpha != 1 else mm
+        return nz.pw("add", mm, nz.pw("mul", x, beta) if beta != 1 else x)
+    if name == "matmul":
+        return matmul(nz, x, a("other"))
+    if name in ("cumsum", "cumprod"):
+        v = nz.tensor(x, name)
+        return Val(name, (v,), v.shape, F32, {"dim": norm_dim(a("dim"), len(v.shape), name)})
+    if name == "gelu":
+        approx = a("approximate", "none") or "none"
+        return nz.pw("gelu", x, approximate=approx)
+    if name in ("leaky_relu", "elu", "softplus"):
+        extra = {
+            "leaky_relu": {"slope": a("negative_slope", 0.01)},
+            "elu": {"alpha": a("alpha", 1.0)},
+            "softplus": {"beta": a("beta", 1.0), "threshold": a("threshold", 20.0)},
+        }[name]
+        return nz.pw(name, x, **extra)
+    if name == "where":
+        return nz.pw("where", a("condition"), a("input"), a("other"))
+    if name == "pow":
+        return nz.pw("pow", x, a("exponent"))
+    if name in POINTWISE:
+        operands = [v for v in args if not isinstance(v, (str, type(None)))]
+        return nz.pw(name, *operands)
+    raise Unsupported(f"no template covers {name}")
+
+
+def view(nz: Any, name: str, x: Any, args: tuple, kw: dict, value: Any) -> Val:
+    """A view op: replayed in the wrapper on an input or parameter; an identity on a computed value."""
+    if not isinstance(x, Val):
+        raise Unsupported(f"{name} of a non-tensor value")
+    if name in ("contiguous",):
+        return x
+    if x.is_leaf:
+        cargs, ckw = tuple(_const(v) for v in args), {k: _const(v) for k, v in kw.items()}
+        meta = torch.empty(x.shape, device="meta")
+        shape = tuple((getattr(meta, name) if name in ("T", "mT") else getattr(meta, name)(*cargs, **ckw)).shape)
+        views = x.kw["views"] + ((name, cargs, ckw),)
+        return Val("leaf", (), shape, x.dtype, {**x.kw, "views": views})
+    if isinstance(value, torch.Tensor) and tuple(value.shape) == x.shape:
+        return x
+    raise Unsupported(f"a {name} of a computed value (views are covered on inputs and parameters only)")
+
+
+def _const(v: Any) -> Any:
+    if isinstance(v, Val):
+        raise Unsupported("a view whose size is a tensor")
+    if isinstance(v, torch.Size):
+        return tuple(v)
+    if isinstance(v, (list, tuple)):
+        return tuple(_const(i) for i in v)
+    if isinstance(v, torch.dtype):
+        raise Unsupported("a view with a dtype")
+    return v
+
+
+def matmul(nz: Any, a: Any, b: Any) -> Val:
+    """A matmul Val with torch.matmul's shape rules (1-D operands become a matrix-vector product)."""
+    a, b = nz.tensor(a, "matmul"), nz.tensor(b, "matmul")
+    if len(a.shape) == 1 and len(b.shape) == 1:
+        raise Unsupported("a dot product of two vectors (no matmul template for it)")
+    sa = a.shape if len(a.shape) > 1 else (1,) + a.shape
+    sb = b.shape if len(b.shape) > 1 else b.shape + (1,)
+    if sa[-1] != sb[-2]:
+        raise Unsupported(f"matmul of {a.shape} and {b.shape}")
+    batch = tuple(torch.broadcast_shapes(sa[:-2], sb[:-2]))
+    out = batch + ((sa[-2],) if len(a.shape) > 1 else ()) + ((sb[-1],) if len(b.shape) > 1 else ())
+    return Val("matmul", (a, b), out, F32, {})

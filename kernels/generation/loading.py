@@ -1,0 +1,104 @@
+"""Load a KernelBench-format problem file and trace its ``Model`` into a graph with concrete values.
+
+The problem is imported from its path under a unique module name; the model is built from
+``get_init_inputs()`` with a fixed seed and traced with ``torch.fx.symbolic_trace``, falling back to
+``torch.export`` where fx cannot trace it. Every node's value on the example inputs is recorded
+(``node.meta["value"]``): tensors give shapes and dtypes, and Python values computed from shapes
+(``x.shape[-1]``, ``x.size(0)``) become constants.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.fx
+
+_counter = itertools.count()
+
+
+class ProblemError(ValueError):
+    """The problem file is missing, does not import, or lacks Model/get_inputs/get_init_inputs."""
+
+
+@dataclass
+class TracedProblem:
+    """A problem's module, its model, its example inputs and the traced graph (fx or export)."""
+
+    path: Path
+    module: ModuleType
+    model: torch.nn.Module
+    inputs: list[Any]
+    init_inputs: list[Any]
+    graph_module: torch.fx.GraphModule
+    tracer: str  # "fx" or "export"
+
+
+def load_module(path: Path) -> ModuleType:
+    """Import the problem file at ``path`` as a fresh module (not cached in ``sys.modules``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProblemError(f"problem file {path} does not exist")
+    name = f"_tunesmith_problem_{next(_counter)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ProblemError(f"{path} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # inspect.getsource and dataclasses look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the problem's, reported in one line
+        raise ProblemError(f"{path.name} failed to import: {type(exc).__name__}: {exc}") from None
+    for attr in ("Model", "get_inputs", "get_init_inputs"):
+        if not hasattr(module, attr):
+            raise ProblemError(f"{path.name} has no {attr} (KernelBench format needs Model, get_inputs, get_init_inputs)")
+    return module
+
+
+def problem_inputs(module: ModuleType, *, small: bool) -> list[Any]:
+    """The example inputs: ``get_small_inputs()`` when ``small`` and the problem has it, else ``get_inputs()``."""
+    fn = getattr(module, "get_small_inputs", None) if small else None
+    return list((fn or module.get_inputs)())
+
+
+class _Recorder(torch.fx.Interpreter):
+    """Runs the graph once and keeps every node's value in ``node.meta["value"]``."""
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        out = super().run_node(n)
+        n.meta["value"] = out
+        return out
+
+
+def trace(path: Path, *, small: bool = False, seed: int = 0) -> TracedProblem:
+    """Import, build (seeded) and trace the problem; record concrete values on its example inputs."""
+    module = load_module(path)
+    torch.manual_seed(seed)
+    init_inputs = list(module.get_init_inputs())
+    try:
+        model = module.Model(*init_inputs)
+    except Exception as exc:  # noqa: BLE001
+        raise ProblemError(f"Model(*get_init_inputs()) failed: {type(exc).__name__}: {exc}") from None
+    model.eval()
+    torch.manual_seed(seed)
+    inputs = problem_inputs(module, small=small)
+    tracer = "fx"
+    try:
+        gm = torch.fx.symbolic_trace(model)
+        with torch.no_grad():
+            _Recorder(gm).run(*inputs)
+    except Exception:  # noqa: BLE001 - fx cannot trace data-dependent Python: try torch.export
+        tracer = "export"
+        try:
+            gm = torch.export.export(model, tuple(inputs), strict=False).module()
+            with torch.no_grad():
+                _Recorder(gm).run(*inputs)
+        except Exception as exc:  # noqa: BLE001
+            raise ProblemError(f"neither torch.fx nor torch.export could trace Model: {type(exc).__name__}: {exc}") from None
+    return TracedProblem(Path(path), module, model, inputs, init_inputs, gm, tracer)

@@ -1,0 +1,24 @@
+"""Inclusive prefix product along the last dimension."""
+
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return x.cumprod(-1)
+
+
+def get_inputs():
+    return [torch.randn(128, 4000)]
+
+
+def get_small_inputs():
+    return [torch.randn(4, 19)]
+
+
+def get_init_inputs():
+    return []
