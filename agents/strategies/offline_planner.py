@@ -45,8 +45,10 @@ class OfflinePlannerStrategy(Strategy):
     name = "offline_planner"
     passes = 2  # coordinate-descent passes (the second only over parameters screening found to matter)
 
-    def __init__(self, *args, points: int = 5, n_startup_trials: int = 4, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, points: int = 5, n_startup_trials: int = 4,  # type: ignore[no-untyped-def]
+                 priorities: Callable[[Sequence[Trial]], Sequence[str] | None] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.priorities = priorities  # the target's order from what has run (e.g. the baseline's I/O trace)
         self.points = points
         self.n_startup_trials = n_startup_trials
         named = [r for r in dict.fromkeys(self.rules) if r in self.space.names]
@@ -188,6 +190,10 @@ class OfflinePlannerStrategy(Strategy):
         if picker.full:
             return picker.picked
         tried, values, screening = self._derived(history)
+        first = self.priorities(history) if self.priorities is not None else None
+        if first:  # a function of the history: a resumed study reorders the same way
+            self.order = [*dict.fromkeys(n for n in first if n in self.space.names),
+                          *(n for n in self.order if n not in first)]
         base = self._base
         screened = self._screen(picker, base, tried)
         if picker.full:

@@ -318,6 +318,14 @@ class CommandTarget(Target):
         where = self._last_out or (self.output_root(None) if self.workload.output_dir else self.job.base_dir)
         return {**environment_fingerprint(), "filesystem": self.filesystem(where)}
 
+    def priorities(self, history: list[Any]) -> list[str] | None:
+        """Parameters to try first, from the baseline's I/O trace (``[measure] observers = ["iotrace"]``)."""
+        if not {"iotrace", "darshan"} & set(self.job.measure.observers):
+            return None
+        from ..iotrace.priorities import priorities_from_history
+
+        return priorities_from_history(history, self.space(), self.baseline().config, self.rules())
+
     def signature(self) -> str:
         prog = Path(self._template[self._program]).name if self._program is not None else self._template[0]
         return f"{self.domain}/command {prog} fs={self.fingerprint()['filesystem']['fstype']}"

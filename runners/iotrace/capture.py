@@ -122,3 +122,35 @@ def load_trace(path: str | Path) -> IOCharacterisation:
         raise TraceError(f"{path}: no such file", "give the path of a Darshan log or a strace output")
     raise TraceError(f"{path}: neither a Darshan log nor strace output",
                      "give a .darshan log or the output of `strace -f -tt -T -y -o FILE CMD`")
+
+
+def run_traced(argv: list[str], out_dir: Path | None = None) -> tuple[IOCharacterisation, int, Path]:
+    """Run ``argv`` under the tracer that works here (its output to stderr) and characterise it.
+
+    Returns the characterisation, the command's exit code and the folder holding the trace. No command is
+    a usage error (exit 2); no working tracer is an infrastructure error (exit 4).
+    """
+    import shutil
+    import sys
+    import tempfile
+
+    from ..errors import InfrastructureError
+
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise TraceError("no command to trace", "give it after --, e.g. `tune io trace -- python my_io.py`")
+    if shutil.which(argv[0]) is None and not Path(argv[0]).is_file():
+        raise TraceError(f"command {argv[0]!r} not found", "give an installed program or a path to it")
+    tracer, why = available_tracer()
+    if tracer is None:
+        raise InfrastructureError(f"no I/O tracer works here ({why})", "install strace or darshan-runtime")
+    where = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="tunesmith-trace-"))
+    cmd, env = traced(argv, {}, where, tracer)
+    proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=sys.stderr, stderr=sys.stderr, check=False)
+    char = load_trace(where)
+    if not char.exe:
+        import shlex
+
+        char = char.model_copy(update={"exe": shlex.join(argv)[:300]})
+    return char, proc.returncode, where

@@ -67,7 +67,12 @@ class IOTraceObserver(Observer):
         from ..iotrace.capture import load_trace
 
         self.traced_label = ctx.runs[-1].label or "run 1"
-        self.char = load_trace(self.outdir)
+        char = load_trace(self.outdir)
+        if not char.exe:
+            import shlex
+
+            char = char.model_copy(update={"exe": shlex.join(ctx.runs[-1].spec.argv)[-300:]})
+        self.char = char
 
     def _keep(self, ctx: TrialContext) -> str | None:
         """Write the characterisation where it outlives the trial's folder; its path."""
