@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tunesmith.kernels.generation import KernelPlan
 
 INTERPRETER_NOTE = "correctness only: no GPU, so no timing (the Triton interpreter runs the kernel on the CPU)"
+TIMING_UNAVAILABLE = "timing unavailable: no GPU (correctness checked under the Triton interpreter)"
 _STATUS = {"ok": Status.OK, "compile_error": Status.COMPILE, "runtime_error": Status.RUNTIME,
            "incorrect": Status.CORRECTNESS, "rejected": Status.CORRECTNESS, "timeout": Status.TIMEOUT}
 
@@ -216,5 +217,5 @@ def timing_samples(cand: dict[str, Any]) -> list[float]:
 def evaluation_summary(ev: KernelEvaluation) -> dict[str, Any]:
     """The evaluator's verdict as JSON-able evidence for the kernel library."""
     data = json.loads(ev.model_dump_json())
-    data["timing_note"] = None if ev.timing else "timing unavailable: " + INTERPRETER_NOTE
+    data["timing_note"] = None if ev.timing else TIMING_UNAVAILABLE
     return data
