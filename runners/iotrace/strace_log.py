@@ -202,7 +202,7 @@ class _Parser:
                 head = pending.pop(who, None)
                 if head is None:
                     continue
-                text = head + r.group("tail")
+                text = (f"{who} " if pid is None else "") + head + r.group("tail")
             m = re.match(r"^(\d+)\s+", text) if pid is None else None
             self.line(int(m.group(1)) if m else (pid or 0), text)
 
