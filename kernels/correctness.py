@@ -186,3 +186,71 @@ def _kind(x: Any) -> str:
     if isinstance(x, (tuple, list)):
         return f"a {type(x).__name__} of {len(x)}"
     return "None" if x is None else f"a {type(x).__module__}.{type(x).__qualname__}"
+
+
+# -- generated kernels: the parent compares the worker's saved outputs with the reference it kept --------
+_TOLERANCES = {  # (strict, loose) rtol = atol per dtype; "strict" is 1e-4 for fp32 (docs/measuring.md)
+    torch.float64: (1e-6, 1e-2),
+    torch.float32: (STRICT_TOL, 1e-2),
+    torch.float16: (1e-3, 1e-2),
+    torch.bfloat16: (1e-2, 2e-2),
+}
+
+
+def tolerances(dtype: torch.dtype) -> tuple[float, float]:
+    """The (strict, loose) tolerance for an output dtype; exact for integers and booleans."""
+    if dtype in _TOLERANCES:
+        return _TOLERANCES[dtype]
+    return (1e-2, 5e-2) if dtype.is_floating_point else (0.0, 0.0)
+
+
+@dataclass
+class GeneratedCheck:
+    """One case of a generated kernel: the first problem (empty if none) and both tolerance verdicts."""
+
+    problem: str = ""
+    max_abs_err: float = 0.0
+    strict_ok: bool = True
+    loose_ok: bool = True
+
+
+def _close(o: torch.Tensor, e: torch.Tensor, tol: float) -> bool:
+    if not (o.is_floating_point() or o.is_complex()):
+        return torch.equal(o, e)
+    return bool(torch.allclose(o, e, rtol=tol, atol=tol, equal_nan=True))
+
+
+def check_generated(got: Sequence[Any], expected: Sequence[torch.Tensor]) -> GeneratedCheck:
+    """Compare a generated kernel's outputs (CPU copies) with the reference's, whatever their strides."""
+    if len(got) != len(expected):
+        return GeneratedCheck(problem=f"returned {len(got)} tensor(s), the reference returns {len(expected)}",
+                              strict_ok=False, loose_ok=False)
+    check = GeneratedCheck()
+    for k, (o, e) in enumerate(zip(got, expected, strict=True)):
+        where = f"output {k}" if len(expected) > 1 else "output"
+        bad = ""
+        if type(o) is not torch.Tensor:
+            bad = f"{where} is {_kind(o)}, not a plain torch.Tensor"
+        elif o.shape != e.shape:
+            bad = f"{where} shape {tuple(o.shape)} differs from the reference's {tuple(e.shape)}"
+        elif o.dtype != e.dtype:
+            bad = f"{where} dtype {o.dtype} differs from the reference's {e.dtype}"
+        if bad:
+            return GeneratedCheck(problem=bad, max_abs_err=math.inf, strict_ok=False, loose_ok=False)
+        strict, loose = tolerances(e.dtype)
+        check.max_abs_err = max(check.max_abs_err, _max_abs_err(o, e))
+        check.strict_ok = check.strict_ok and _close(o, e, strict)
+        if not _close(o, e, loose):
+            check.loose_ok = check.strict_ok = False
+            check.problem = check.problem or (
+                f"{where} differs from the reference beyond the loose tolerance {loose:g} "
+                f"(max abs error {check.max_abs_err:.3g})"
+            )
+    return check
+
+
+def same_values(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> bool:
+    """Whether two output lists hold the same shapes and values (bit for bit, NaNs equal)."""
+    return len(a) == len(b) and all(
+        x.shape == y.shape and x.dtype == y.dtype and torch.equal(_bits(x), _bits(y)) for x, y in zip(a, b, strict=True)
+    )

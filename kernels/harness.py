@@ -1,6 +1,8 @@
 """The trusted evaluation worker: ``python -m tunesmith.kernels.harness SPEC.json``.
 
-One fresh process per candidate. It imports the user's module, checks the launcher with the candidate's
+One fresh process per candidate. With ``"mode": "generated"`` it runs a generated ``model_new.py``
+instead (``kernels.harness_generated``; the parent ``kernels.evaluation`` keeps the reference's outputs).
+Otherwise it imports the user's module, checks the launcher with the candidate's
 config against the reference on several seeds plus signed and heavy-tailed inputs (``correctness``), and
 on a GPU times candidate, baseline config and eager reference interleaved in this one process
 (``timing``). It writes one JSON result to the path in the environment variable the spec names
@@ -257,8 +259,30 @@ def time_on_gpu(spec: dict[str, Any], funcs: tuple[Any, Any, Any]) -> dict[str, 
     return result
 
 
+def evaluate_generated_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The "generated source" mode (``kernels.harness_generated``): one phase; never raises."""
+    from tunesmith.kernels import harness_generated as generated  # its Verdict is the package module's
+
+    result: dict[str, Any] = {"status": "ok", "detail": "", "mode": "generated"}
+    try:
+        interpret = resolve_interpret(spec.get("interpret", "auto"))
+        result["interpret"] = interpret
+        if not interpret:  # a fixed precision policy: true fp32
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        result.update(generated.evaluate_generated(spec, interpret))
+    except (Verdict, generated.Verdict) as v:
+        result.update(v.extra, status=v.status, detail=v.detail)
+    except torch.cuda.OutOfMemoryError as exc:
+        result.update(status="runtime_error", detail=first_line(exc))
+    except Exception as exc:  # noqa: BLE001 - candidate code can raise anything
+        result.update(status="runtime_error", detail=first_line(exc), traceback=traceback.format_exc()[-2000:])
+    return result
+
+
 def evaluate(spec: dict[str, Any]) -> dict[str, Any]:
-    """The whole evaluation; never raises."""
+    """The whole evaluation; never raises. ``"mode": "generated"`` runs a generated ModelNew instead."""
+    if spec.get("mode") == "generated":
+        return evaluate_generated_spec(spec)
     result: dict[str, Any] = {"status": "ok", "detail": "", "timing_available": False, "samples_ms": []}
     try:
         interpret = resolve_interpret(spec.get("interpret", "auto"))

@@ -207,6 +207,30 @@ def bench_interleaved(
             return run
 
 
+# Dense peak TFLOP/s by device name and dtype (vendor datasheets, SXM parts); fp32 means true fp32, no TF32.
+_PEAK_TFLOPS = {
+    "H200": {"float32": 67.0, "float16": 989.0, "bfloat16": 989.0},
+    "H100 PCIe": {"float32": 51.0, "float16": 756.0, "bfloat16": 756.0},
+    "H100": {"float32": 67.0, "float16": 989.0, "bfloat16": 989.0},
+    "A100": {"float32": 19.5, "float16": 312.0, "bfloat16": 312.0},
+}
+
+
+def peak_tflops(device: torch.device | str = "cuda", dtype: str = "float32") -> tuple[float, str]:
+    """Dense peak TFLOP/s for ``dtype`` on the device and where the figure came from (name table, default)."""
+    name = torch.cuda.get_device_properties(torch.device(device)).name
+    for key, table in _PEAK_TFLOPS.items():
+        if key in name:
+            return table.get(dtype, table["float32"]), f"table ({key})"
+    return _PEAK_TFLOPS["H100"].get(dtype, 67.0), "default (H100 SXM)"
+
+
+def sol_bound_ms(nbytes: int, flops: int, peak_gbs: float, peak_tflops_: float) -> float:
+    """The speed-of-light time: the larger of moving ``nbytes`` at peak bandwidth and ``flops`` at peak rate."""
+    compute = flops / (peak_tflops_ * 1e12) * 1e3 if peak_tflops_ > 0 else 0.0
+    return max(sol_ms(nbytes, peak_gbs), compute)
+
+
 def sol_ms(nbytes: int, peak_gbs: float) -> float:
     """The speed-of-light time to move ``nbytes`` once at the peak bandwidth, in ms."""
     return nbytes / (peak_gbs * 1e9) * 1e3 if peak_gbs > 0 else 0.0

@@ -18,6 +18,8 @@ OBSERVERS: Registry[Observer] = Registry(
         "resources": "tunesmith.runners.observers.resources:ResourceObserver",
         "iotrace": "tunesmith.runners.observers.iotrace:IOTraceObserver",
         "darshan": "tunesmith.runners.observers.darshan:DarshanObserver",
+        "kernel_trace": "tunesmith.runners.observers.kernel_trace:KernelTraceObserver",
+        "ncu": "tunesmith.runners.observers.ncu:NcuObserver",
     },
 )
 
