@@ -27,8 +27,8 @@ from typing import Any
 
 from tunesmith.kernels.codegen_target import declares_small_inputs, evaluation_summary, gpu_visible
 from tunesmith.kernels.library import LIBRARY_FILE, KernelLibrary, KernelRecord, hardware_fingerprint
-from tunesmith.runners.errors import JobError, TunesmithError
-from tunesmith.runners.types import Trial
+from tunesmith.runners.errors import InfrastructureError, JobError, TunesmithError
+from tunesmith.runners.types import Status, Trial
 
 INTERPRETER_LINE = ("timing unavailable: no GPU here, so the Triton interpreter checked correctness only "
                     "(no speedup is claimed)")
@@ -62,10 +62,10 @@ def generate_kernel(problem: Path, *, state_dir: Path, out: Path | None = None, 
                     llm_mode: str | None = "auto", small: bool | None = None, rounds: int = 4, fresh: bool = False,
                     say: Callable[[str], None] = print, llm_setup: Any = None) -> KernelRun:
     """Generate, verify and store a kernel for ``problem`` (see the module docstring for the steps)."""
+    started = time.monotonic()
+    problem = _problem_path(problem)  # before the heavy imports: a wrong path is answered at once
     from tunesmith.kernels.generation import NeedsLLM, plan_kernel
 
-    started = time.monotonic()
-    problem = _problem_path(problem)
     state_dir = state_dir.resolve()
     interpreted = not gpu_visible()
     if small is None:
@@ -81,7 +81,7 @@ def generate_kernel(problem: Path, *, state_dir: Path, out: Path | None = None, 
     hardware, hardware_id = hardware_fingerprint(interpreted=interpreted)
     library = KernelLibrary(state_dir / LIBRARY_FILE)
     with library:
-        hit = None if fresh else library.lookup(signature, hardware_id)
+        hit = None if fresh or not library.exists() else library.lookup(signature, hardware_id)
         if hit is not None:
             say(f"answered from the kernel library: kernel #{hit.id} ({hit.origin}, verified "
                 f"{hit.created_at[:19]}; {hit.speed_text()})")
@@ -230,6 +230,10 @@ def _tune(problem: Path, small: bool, source_file: Path | None, trials: int, sta
     say(f"study {name}: {len([t for t in outcome.trials if t.candidate.origin != 'remeasure'])} trial(s), "
         f"stopped: {outcome.stop_reason}")
     keep = _keep(outcome)
+    if keep is None and any(t.measurement is not None and t.measurement.status == Status.INFRASTRUCTURE
+                            for t in outcome.trials):
+        raise InfrastructureError(f"the evaluator could not run for {problem.name}: "
+                                  f"{failure_summary(outcome.trials)}", f"see `tune status {name}`")
     if keep is None:
         raise NoCorrectKernel(f"no correct kernel for {problem.name}: {failure_summary(outcome.trials)}",
                               f"see `tune status {name}`")
