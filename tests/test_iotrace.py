@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from tunesmith.agents.strategies import STRATEGIES
-from tunesmith.runners.iotrace import IOCharacterisation, TraceError, first_attempt, load_trace, priorities_from_history
+from tunesmith.runners.iotrace import (
+    IOCharacterisation,
+    TraceError,
+    first_attempt,
+    load_trace,
+    priorities_from_history,
+)
 from tunesmith.runners.iotrace.darshan_log import example_logs, from_darshan
 from tunesmith.runners.iotrace.model import Suggestion
 from tunesmith.runners.iotrace.strace_log import from_strace
@@ -24,6 +30,7 @@ def test_pydarshan_ships_example_logs() -> None:
     assert len(LOGS) >= 10  # the loop below must really cover something
 
 
+@pytest.mark.slow
 def test_every_pydarshan_example_log_is_characterised() -> None:
     for name, path in LOGS.items():
         c = from_darshan(path)

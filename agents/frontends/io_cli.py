@@ -94,7 +94,7 @@ def render(c: IOCharacterisation, console: Console) -> None:
         console.print(ht)
     st = Table(title="suggestions, most promising first", title_justify="left")
     for col in ("#", "tune", "score", "what", "why"):
-        st.add_column(col)
+        st.add_column(col, no_wrap=col in ("#", "tune", "score"))
     for s in c.suggestions:
         st.add_row(str(s.rank), s.category, f"{s.score:.2f}", s.title, s.reason)
     if c.suggestions:
