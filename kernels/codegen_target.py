@@ -189,8 +189,9 @@ def evaluation_to_measurement(ev: KernelEvaluation) -> Measurement:
         samples = timing_samples(timing.get("candidate") or {})
         for name, key in (("eager", "eager"), ("compiled", "compile")):
             ref = timing.get(key) or {}
-            if isinstance(ref.get("median"), (int, float)):
-                metrics[f"{name}_ms"] = float(ref["median"])
+            value = ref.get("median_ms", ref.get("median"))
+            if isinstance(value, (int, float)):
+                metrics[f"{name}_ms"] = float(value)
         for name, key in (("speedup_vs_eager", "speedup_eager"), ("speedup_vs_compiled", "speedup_compile")):
             if isinstance(timing.get(key), (int, float)):
                 metrics[name] = float(timing[key])

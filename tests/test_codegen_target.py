@@ -141,9 +141,10 @@ def test_evaluations_map_to_the_failure_taxonomy() -> None:
     assert cheat.detail.startswith("rejected by the evaluator")
     timed = evaluation_to_measurement(FakeEvaluation(
         status="ok", strict_ok=True, loose_ok=True,
-        timing={"candidate": {"median": 0.5, "samples_ms": [0.5, 0.4, 0.6]}, "eager": {"median": 1.0},
-                "compile": {"median": 0.6}, "speedup_eager": 2.0, "speedup_compile": 1.2},
+        timing={"candidate": {"median_ms": 0.5, "samples_ms": [0.5, 0.4, 0.6]}, "eager": {"median_ms": 1.0},
+                "compile": {"median_ms": 0.6}, "speedup_eager": 2.0, "speedup_compile": 1.2},
         metrics={"sm_throughput_pct": 71.5, "note": "text is dropped"}))
     assert timed.ok and timed.timing_available and timed.samples == [0.5, 0.4, 0.6]
     assert timed.metrics["speedup_vs_compiled"] == 1.2 and timed.metrics["ev.sm_throughput_pct"] == 71.5
     assert "vs torch.compile 1.20x" in timed.detail and "ev.note" not in timed.metrics
+    assert timed.metrics["eager_ms"] == 1.0 and timed.metrics["compiled_ms"] == 0.6

@@ -94,6 +94,8 @@ def timing_text(ev: Any) -> str:
 
 def profile_text(ev: Any) -> str:
     """The Nsight Compute summary the evaluator gave (a text, or its numbers), empty when there is none."""
+    if isinstance(getattr(ev, "summary", None), str) and ev.summary.strip():
+        return ev.summary.strip()
     metrics = ev.metrics or {}
     for key in ("ncu_summary", "summary"):
         if isinstance(metrics.get(key), str) and metrics[key].strip():
