@@ -132,7 +132,7 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         return matmul(nz, x, a("other"))
     if name in ("cumsum", "cumprod"):
         v = nz.tensor(x, name)
-        return Val(name, (v,), v.shape, F32, {"dim": norm_dim(a("dim"), len(v.shape), name)})
+        return nz.intern(Val(name, (v,), v.shape, F32, {"dim": norm_dim(a("dim"), len(v.shape), name)}))
     if name == "gelu":
         approx = a("approximate", "none") or "none"
         return nz.pw("gelu", x, approximate=approx)
@@ -164,7 +164,7 @@ def view(nz: Any, name: str, x: Any, args: tuple, kw: dict, value: Any) -> Val:
         meta = torch.empty(x.shape, device="meta")
         shape = tuple((getattr(meta, name) if name in ("T", "mT") else getattr(meta, name)(*cargs, **ckw)).shape)
         views = x.kw["views"] + ((name, cargs, ckw),)
-        return Val("leaf", (), shape, x.dtype, {**x.kw, "views": views})
+        return nz.intern(Val("leaf", (), shape, x.dtype, {**x.kw, "views": views}))
     if isinstance(value, torch.Tensor) and tuple(value.shape) == x.shape:
         return x
     raise Unsupported(f"a {name} of a computed value (views are covered on inputs and parameters only)")
@@ -193,4 +193,4 @@ def matmul(nz: Any, a: Any, b: Any) -> Val:
         raise Unsupported(f"matmul of {a.shape} and {b.shape}")
     batch = tuple(torch.broadcast_shapes(sa[:-2], sb[:-2]))
     out = batch + ((sa[-2],) if len(a.shape) > 1 else ()) + ((sb[-1],) if len(b.shape) > 1 else ())
-    return Val("matmul", (a, b), out, F32, {})
+    return nz.intern(Val("matmul", (a, b), out, F32, {}))

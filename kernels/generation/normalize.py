@@ -69,19 +69,27 @@ class Normalizer:
         self.params = dict(model.named_parameters()) | dict(model.named_buffers())
         self.env: dict[torch.fx.Node, Any] = {}
         self.inputs: list[str] = []
+        self.cse: dict[tuple, Val] = {}
 
     # -- construction helpers -----------------------------------------------------------------
+    def intern(self, v: Val) -> Val:
+        """One Val per distinct computation (common subexpressions merged, e.g. exp(x - max) twice)."""
+        args = tuple(("v", id(a)) if isinstance(a, Val) else ("c", type(a).__name__, repr(a)) for a in v.args)
+        key = (v.op, args, repr(sorted(v.kw.items())), v.shape, v.dtype)
+        return self.cse.setdefault(key, v)
+
     def pw(self, op: str, *args: Any, **kw: Any) -> Val:
         shapes = [a.shape for a in args if isinstance(a, Val)]
         if not shapes:
             raise Unsupported(f"{op} of Python scalars only")
-        return Val(op, tuple(args), broadcast(*shapes), F32, kw)
+        return self.intern(Val(op, tuple(args), broadcast(*shapes), F32, kw))
 
     def red(self, op: str, x: Val, dim: Any, keepdim: bool, **kw: Any) -> Val:
         x = self.tensor(x, op)
         d = norm_dim(dim, len(x.shape), op)
         dtype = torch.int64 if op in ("argmax", "argmin") else F32
-        return Val(op, (x,), reduced(x.shape, d, bool(keepdim)) if x.shape else (), dtype, {"dim": d, "keepdim": bool(keepdim), **kw})
+        shape = reduced(x.shape, d, bool(keepdim)) if x.shape else ()
+        return self.intern(Val(op, (x,), shape, dtype, {"dim": d, "keepdim": bool(keepdim), **kw}))
 
     def tensor(self, x: Any, what: str) -> Val:
         if not isinstance(x, Val):
@@ -91,7 +99,8 @@ class Normalizer:
     def leaf(self, source: tuple, value: torch.Tensor) -> Val:
         if not value.dtype.is_floating_point:
             raise Unsupported(f"a {value.dtype} tensor input (the templates compute floating point only)")
-        return Val("leaf", (), tuple(value.shape), value.dtype, {"source": source, "views": ()})
+        key = source if source[0] == "param" else source[:2]
+        return self.intern(Val("leaf", (), tuple(value.shape), value.dtype, {"source": source, "views": (), "key": key}))
 
     # -- the walk ------------------------------------------------------------------------------
     def run(self) -> tuple[list[Val], bool, list[str]]:
