@@ -42,6 +42,7 @@ class TuningSession:
     executor: Executor[Any, Any] | None = None  # how the run node runs a batch; None: one at a time (serial)
     _history: StudyHistory | None = field(default=None, init=False, repr=False)
     _insights: set[str] | None = field(default=None, init=False, repr=False)  # the study's lessons, once read
+    _resume_check: bool = field(default=True, init=False, repr=False)  # the first evaluate step looks for unjudged trials
 
     @property
     def study(self) -> str:
@@ -68,6 +69,12 @@ class TuningSession:
     def trial_changed(self, trial_id: int | None) -> None:
         """A node changed a stored trial (the judge set its verdict): ``trials()`` reads it again."""
         self.history.changed(trial_id)
+
+    def take_resume_check(self) -> bool:
+        """True once per session: the first evaluate step (perhaps resumed after a kill) checks for trials
+        of its proposals that finished without a verdict (``nodes.evaluate.unjudged_proposals``)."""
+        first, self._resume_check = self._resume_check, False
+        return first
 
     def known_insights(self) -> set[str]:
         """The insights of the lessons this study recorded (read once; ``add_reflection`` keeps it current)."""

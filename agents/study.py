@@ -175,8 +175,9 @@ def drive(session: TuningSession) -> StudyOutcome:
         snapshot = graph.get_state(config)
         session.emit("session", f"{'resuming' if session.resumed else 'starting'} study {session.study!r}; "
                      f"LLM mode: {session.llm_description}; strategy: {session.strategy.name}")
-        if snapshot.next:
-            start: dict[str, Any] | None = None
+        if snapshot.next and set(snapshot.next) <= set(graph.nodes):
+            start: dict[str, Any] | None = None  # resume where the graph stopped
+            # (a checkpoint of an older graph layout names nodes this one lacks: start over from the store)
         else:
             start = {"study": session.study, "round": 0, "proposals": [], "queue": [], "finished": [],
                      "judged": [], "incumbent": _incumbent(session.trials()), "awaiting_confirmation": {},

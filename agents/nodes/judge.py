@@ -38,8 +38,11 @@ def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
         if verdict is None:  # an apparent win: re-measure both before declaring it
             awaiting[str(trial.id)] = incumbent_id  # type: ignore[assignment]
             requeue += [_remeasure(incumbent.candidate), _remeasure(trial.candidate)]  # type: ignore[union-attr]
-            _record(session, trial, Verdict.NOISE, f"apparent win {why}; re-measuring", sp,
-                    message=f"trial #{trial.number}: apparent win {why} — re-measuring before believing it")
+            # No verdict is stored until the re-measure decides: a kill meanwhile leaves the trial unjudged,
+            # and the resumed step judges it again (same seeded first look) and reuses finished re-measures.
+            session.emit("judge", f"trial #{trial.number}: apparent win {why} — re-measuring before believing it",
+                         trial=trial.number, verdict=None, improvement=sp.improvement if sp else None,
+                         comparison=sp.as_dict() if sp else None)
             continue
         if verdict in (Verdict.BASELINE, Verdict.BETTER):  # BETTER here only when re-measuring is off
             incumbent_id = trial.id
