@@ -68,6 +68,7 @@ def test_traced_fsync_heavy_study_tries_the_fsync_param_first(tmp_path: Path) ->
     """The record writer's group-commit knob is declared last; the baseline's trace puts it first."""
     job = (ROOT / "examples" / "record_writer" / "job.toml").read_text()
     job = job.replace('"--records", "2000"', '"--records", "150"').replace("repeats = 4", "repeats = 1")
+    job = job.replace("warmup = 0", 'warmup = 0\nobservers = ["iotrace"]')
     (tmp_path / "write_records.py").write_text((ROOT / "examples" / "record_writer" / "write_records.py").read_text())
     (tmp_path / "job.toml").write_text(job)
     res = subprocess.run([TUNE, "run", "job.toml", "--trials", "2", "--plain", "--llm", "off",
