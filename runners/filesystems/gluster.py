@@ -10,12 +10,15 @@ Needs root and the ``glusterfs-server`` package.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+import psutil
 
 from ..appliers.gluster import GLUSTER
 from ..appliers.shell import ApplyError, is_root, run_tool
@@ -47,21 +50,24 @@ def gluster_usable() -> tuple[bool, str]:
 
 def volumes() -> list[str]:
     """The volumes glusterd knows."""
-    return run_tool([*GLUSTER, "volume", "list"]).split() if glusterd_answers() else []
+    if not glusterd_answers():
+        return []
+    text = run_tool([*GLUSTER, "volume", "list"])
+    return [] if text.startswith("No volumes present") else text.split()
 
 
 def undo_daemon(entry: LedgerEntry) -> str:
     """Stop the glusterd this project started, unless volumes other than ours are still defined."""
     pid_file = Path(entry.undo["pid_file"])
-    left = [v for v in volumes() if v != "No"]  # "No volumes present in cluster"
+    left = volumes()
     if left:
         return f"glusterd left running: volumes {', '.join(left)} still defined"
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return "glusterd already stopped"
-    return f"stopped glusterd (pid {pid})"
+    ours = [proc.pid for proc in psutil.process_iter(["cmdline"])  # the one started with our pid file
+            if str(pid_file) in (proc.info["cmdline"] or []) and "glusterd" in " ".join(proc.info["cmdline"][:1])]
+    for pid in ours:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    return f"stopped glusterd (pid {ours[0]})" if ours else "glusterd already stopped"
 
 
 def undo_volume(entry: LedgerEntry) -> str:
