@@ -20,6 +20,8 @@ from typing import Any
 import torch
 import torch.fx
 
+from .ir import Unsupported
+
 _counter = itertools.count()
 
 
@@ -38,6 +40,7 @@ class TracedProblem:
     init_inputs: list[Any]
     graph_module: torch.fx.GraphModule
     tracer: str  # "fx" or "export"
+    returns_tuple: bool | None = None  # known for export (whose graph always returns a tuple); fx: from the graph
 
 
 def load_module(path: Path) -> ModuleType:
@@ -99,6 +102,13 @@ def trace(path: Path, *, small: bool = False, seed: int = 0) -> TracedProblem:
             gm = torch.export.export(model, tuple(inputs), strict=False).module()
             with torch.no_grad():
                 _Recorder(gm).run(*inputs)
-        except Exception as exc:  # noqa: BLE001
-            raise ProblemError(f"neither torch.fx nor torch.export could trace Model: {type(exc).__name__}: {exc}") from None
-    return TracedProblem(Path(path), module, model, inputs, init_inputs, gm, tracer)
+        except Exception as exc:  # noqa: BLE001 - valid Python no tracer follows: an LLM's job, in one line
+            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            raise Unsupported(
+                f"Python control flow that neither torch.fx nor torch.export can trace ({type(exc).__name__}: {first})"
+            ) from None
+    returns_tuple = None
+    if tracer == "export":  # export always returns a tuple: ask the model itself
+        with torch.no_grad():
+            returns_tuple = isinstance(model(*inputs), (tuple, list))
+    return TracedProblem(Path(path), module, model, inputs, init_inputs, gm, tracer, returns_tuple)

@@ -1,0 +1,111 @@
+"""Graph reading: torch.export takes over where torch.fx cannot trace, every spelling of an op lands on one
+normalised op, and Python control flow that no tracer follows is an LLM's job (one line)."""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+
+import pytest
+import torch
+
+from tunesmith.kernels.generation import KernelPlan, NeedsLLM, plan_kernel
+from tunesmith.kernels.generation.loading import trace
+
+SHAPE_BRANCH = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.ln = nn.LayerNorm(dim)
+
+    def forward(self, x):
+        if x.shape[0] > 2:  # fx cannot follow a branch on a shape; torch.export can
+            return torch.softmax(self.ln(x), dim=-1) * 2
+        return x
+
+
+def get_inputs():
+    return [torch.randn(4, 16)]
+
+
+get_small_inputs = get_inputs
+
+
+def get_init_inputs():
+    return [16]
+'''
+
+
+def write(tmp_path, src: str, name: str = "p.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(src))
+    return path
+
+
+def test_export_fallback_traces_a_shape_branch_and_the_kernel_is_correct(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    path = write(tmp_path, SHAPE_BRANCH)
+    assert trace(path).tracer == "export"
+    plan = plan_kernel(path)
+    assert isinstance(plan, KernelPlan) and "layer norm" in plan.pattern
+    assert plan.signature["ops"][:3] == ["mean[dim=-1,keep]", "sub", "var[dim=-1,keep]"]
+    gen = tmp_path / "model_new.py"
+    gen.write_text(plan.render(plan.default_config()))
+    spec = importlib.util.spec_from_file_location("model_new_export", gen)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ref_spec = importlib.util.spec_from_file_location("ref_export", path)
+    ref_mod = importlib.util.module_from_spec(ref_spec)
+    ref_spec.loader.exec_module(ref_mod)
+    torch.manual_seed(3)
+    ref = ref_mod.Model(16)
+    torch.manual_seed(3)
+    new = mod.ModelNew(16)
+    x = torch.randn(5, 16)
+    out = new(x)
+    assert isinstance(out, torch.Tensor)  # export's graph returns a tuple; the model returns a tensor
+    torch.testing.assert_close(out, ref(x), rtol=1e-4, atol=1e-4)
+
+
+def test_data_dependent_control_flow_needs_an_llm(tmp_path):
+    path = write(tmp_path, SHAPE_BRANCH.replace("x.shape[0] > 2", "x.sum() > 0"))
+    plan = plan_kernel(path)
+    assert isinstance(plan, NeedsLLM)
+    assert "control flow" in plan.reason and "\n" not in plan.reason
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["torch.relu(x)", "F.relu(x)", "x.relu()", "self.act(x)", "torch.clamp(x, min=0.0)", "torch.nn.functional.relu(x)"],
+)
+def test_relu_spellings_normalise_alike(tmp_path, expr):
+    src = f'''
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return {expr} * 2.0
+
+
+    def get_inputs():
+        return [torch.randn(3, 5)]
+
+
+    def get_init_inputs():
+        return []
+    '''
+    plan = plan_kernel(write(tmp_path, src))
+    assert isinstance(plan, KernelPlan)
+    assert plan.signature["ops"] in (["relu", "mul"], ["clamp", "mul"])
+    assert plan.template == "elementwise"
