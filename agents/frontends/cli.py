@@ -302,16 +302,21 @@ def report(
     out_dir: Annotated[Path | None, typer.Option("--out", help="folder for STUDY.md and STUDY.json")] = None,
     state_dir: StateDir = DEFAULT_STATE,
 ) -> None:
-    """Write the study's report as Markdown and JSON."""
+    """Write the study's report as Markdown, JSON and a self-contained HTML page (plots; opens offline)."""
+    from importlib import resources
+
     from tunesmith.knowledge.report import write_report
+    from tunesmith.knowledge.report_html import write_html_report
 
     with _reading(state_dir):
         store = _open_store(state_dir)
         try:
             md, js = write_report(store, study, out_dir or state_dir / "reports")
+            page = resources.files("tunesmith.prompts").joinpath("report.html.j2").read_text(encoding="utf-8")
+            html = write_html_report(store, study, out_dir or state_dir / "reports", page)
         finally:
             store.close()
-        _say(f"wrote {md} and {js}")
+        _say(f"wrote {md}, {js} and {html}")
 
 
 # Command groups that live in their own modules: each module defines `register(app)`. Adding a front end
