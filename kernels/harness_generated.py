@@ -164,19 +164,17 @@ def check_phase(spec: dict[str, Any], device: str) -> dict[str, Any]:
     recording = [False]
     hooks = _launch_hook(launches, recording)
     model = build(load_candidate(Path(spec["source"])), data["init_inputs"], data["seed"], device)
-    profiler = proof.profiler()
-    profiler.__enter__()
     outputs, nbytes = [], [int(n) for n in data.get("out_nbytes", [])]
-    for n, case in enumerate(data["cases"]):
-        inputs = _to(case["inputs"], device)
-        scramble(device, nbytes, GARBAGE[0])
-        recording[0] = True
-        out = call(model, inputs, device, case["name"], first=n == 0)
-        recording[0] = False
-        outputs.append(_check_output(out, inputs, case["name"]))
-        del out
-    profiler.__exit__(None, None, None)
-    ops, gpu_kernels = proof.ops_from_profile(profiler)
+    with proof.profiler() as prof:
+        for n, case in enumerate(data["cases"]):
+            inputs = _to(case["inputs"], device)
+            scramble(device, nbytes, GARBAGE[0])
+            recording[0] = True
+            out = call(model, inputs, device, case["name"], first=n == 0)
+            recording[0] = False
+            outputs.append(_check_output(out, inputs, case["name"]))
+            del out
+    ops, gpu_kernels = proof.ops_from_profile(prof)
     scramble(device, nbytes, GARBAGE[1])
     inputs = _to(data["cases"][0]["inputs"], device)
     repeat = _check_output(call(model, inputs, device, "repeat of " + data["cases"][0]["name"], False), inputs, "")

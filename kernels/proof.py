@@ -102,6 +102,7 @@ class _Scan:
     kernels: list[str] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)
     submodules: set[str] = field(default_factory=set)
+    local_defs: set[str] = field(default_factory=set)  # functions and classes the source defines itself
 
     def add(self, text: str) -> None:
         if text not in self.findings:
@@ -138,7 +139,7 @@ def _check_call(scan: _Scan, node: ast.Call, in_class_method: str) -> None:
         scan.launched.add(name.rsplit(".", 1)[0])
     if last in LIBRARY_OPS:
         scan.add(f"calls {name or last}: a library op doing the computation its Triton kernel should do")
-    elif last in scan.forbidden_calls and last not in HOST_OK:
+    elif last in scan.forbidden_calls and last not in HOST_OK and name not in scan.local_defs:
         scan.add(f"calls {name or last}, the op the reference computes with (the kernel must do the work)")
     if last in _HOST_READS and in_class_method != "__init__":
         scan.add(f"reads tensor values on the host ({name or last}()): a data-dependent shortcut")
@@ -170,6 +171,7 @@ def static_findings(source: str, reference_source: str = "") -> list[str]:
     tree = ast.parse(source)
     scan = _Scan(forbidden_calls=reference_ops(reference_source))
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    scan.local_defs = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     model_new = next((c for c in classes if c.name == "ModelNew"), None)
     if model_new is not None:
         for base in model_new.bases:
