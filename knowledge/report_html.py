@@ -170,7 +170,7 @@ def _timeline(trials: list[Trial]) -> dict[str, Any] | None:
         start = datetime.fromisoformat(t.started_at)
         wall = t.measurement.wall_s if t.measurement is not None else 0.0
         end = datetime.fromisoformat(t.finished_at) if t.finished_at else start
-        seconds = max(wall, (end - start).total_seconds(), 0.05)
+        seconds = max(wall if wall > 0 else (end - start).total_seconds(), 0.05)  # timestamps have 1 s steps
         rows.append((t, start, seconds))
     if not rows:
         return None
