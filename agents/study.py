@@ -50,6 +50,10 @@ def prepare_job(path: str | Path, *, trials: int | None = None, strategy: str | 
     Nothing is stored here: a bad name, trial count or strategy is refused before any study exists.
     """
     job = load_job(path)
+    if job.manual_space is not None:  # [space] from_manual: parameters taken from an ingested manual
+        from tunesmith.knowledge.manuals.space import apply_manual_space
+
+        job = apply_manual_space(job)
     check_study_name(job.name, Path(path).name)
     if trials is not None:
         if trials < 1:

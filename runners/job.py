@@ -85,6 +85,15 @@ class LLMConfig(_Strict):
     max_retries: int = Field(3, ge=0, le=10)
 
 
+class ManualSpace(_Strict):
+    """``[space] from_manual = "SOURCE"`` with ``select = [...]``: parameters taken from an ingested manual
+    (resolved into ``[workload.params]`` by the knowledge layer before the target is built)."""
+
+    source: str = Field(min_length=1)
+    select: list[str] = Field(default_factory=list)
+    knowledge_dir: str | None = None
+
+
 class Job(_Strict):
     """What to tune: the target plugin and its workload, objective, space overrides, baseline, budget."""
 
@@ -100,6 +109,7 @@ class Job(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     space: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-parameter overrides
     baseline: dict[str, Any] = Field(default_factory=dict)  # the default config; missing keys = defaults
+    manual_space: ManualSpace | None = None  # from [space] from_manual/select (see parse_job)
     base_dir: Path = Field(default=Path("."), exclude=True)  # folder of the job file
 
     def resolve(self, path: str | Path) -> Path:
@@ -152,6 +162,12 @@ def _one_line(exc: ValidationError, origin: str) -> JobError:
 
 
 def parse_job(data: dict[str, Any], *, base_dir: Path = Path("."), origin: str = "job") -> Job:
+    space = data.get("space")
+    if isinstance(space, dict) and {"from_manual", "select", "knowledge_dir"} & set(space):
+        space = {k: v for k, v in space.items() if k not in ("from_manual", "select", "knowledge_dir")}
+        raw = data["space"]
+        data = {**data, "space": space, "manual_space": {"source": raw.get("from_manual"), "select": raw.get("select", []),
+                                                          "knowledge_dir": raw.get("knowledge_dir")}}
     try:
         return Job.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
