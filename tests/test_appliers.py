@@ -245,3 +245,27 @@ def test_a_killed_process_leaves_pending_entries_a_fresh_process_restores(tools:
     after = _state(tools)
     assert after["gluster"]["vol"]["performance.write-behind"]["set"] is None and after["blockdev"]["/dev/sdz"] == 256
     assert "reset to its default" in out.stdout and not ChangeLedger(ledger_path).pending()
+
+
+def test_the_workload_reads_its_settings_into_mpi_info_and_h5py(tmp_path: Path) -> None:
+    import h5py
+    from mpi4py import MPI
+
+    from tunesmith.runners.appliers import client
+
+    settings = {parse_setting("romio:romio_cb_write", where="p"): True,
+                parse_setting("romio:cb_nodes", where="p"): 2,
+                parse_setting("hdf5:alignment_size", where="p"): 65536,
+                parse_setting("hdf5:chunk_cache_mb", where="p"): 4,
+                parse_setting("posix:fsync", where="p"): "end"}
+    with TrialSettings(settings, None, tmp_path) as ts:
+        env = ts.env
+    info = client.romio_info(MPI, env)
+    assert info.Get("romio_cb_write") == "enable" and info.Get("cb_nodes") == "2"
+    info.Free()
+    kwargs = client.h5py_file_kwargs(env)
+    assert kwargs == {"alignment_interval": 65536, "alignment_threshold": 1, "rdcc_nbytes": 4 << 20}
+    with h5py.File(tmp_path / "a.h5", "w", **kwargs) as f:  # h5py takes them as they are
+        f.create_dataset("x", shape=(4,), dtype="f4")
+        assert f.id.get_access_plist().get_alignment() == (1, 65536)
+    assert client.posix_settings(env) == {"fsync": "end"} and client.settings("romio", {}) == {}

@@ -19,11 +19,11 @@ from typing import Any
 from ..changes import ChangeLedger
 from ..errors import InfrastructureError
 from . import block, gluster, lustre
+from .client import SETTINGS_ENV  # JSON {"romio": {...}, "hdf5": {...}, "posix": {...}}
 from .shell import is_root, run_tool
 from .spec import STRIPE_KEYS, Setting
 
 WORKLOAD_FAMILIES = ("romio", "hdf5", "posix")
-SETTINGS_ENV = "TUNESMITH_SETTINGS"  # JSON {"romio": {...}, "hdf5": {...}, "posix": {...}}
 
 
 def romio_value(value: Any) -> str:
