@@ -210,3 +210,17 @@ def test_juicefs_mount_remounts_with_options_and_is_removed(tmp_path: Path) -> N
             assert (fs.mountpoint / "f").read_bytes() == b"x" * 4096  # same volume, remounted
         assert "writeback" not in read_state(fs.mountpoint)["options"] and is_mounted(fs.mountpoint)
     assert not is_mounted(fs.mountpoint) and not (tmp_path / "j").exists() and not ledger.pending()
+
+
+@pytest.mark.parametrize("name", ["metadata_gluster.toml", "hdf5_juicefs.toml"])
+def test_the_file_system_example_jobs_name_their_settings(name: str) -> None:
+    from tunesmith.runners.appliers import settings_of
+    from tunesmith.runners.job import load_job
+    from tunesmith.tools.plugins import TARGETS
+
+    job = load_job(Path(__file__).parent.parent / "examples" / "io" / "fs" / name)
+    target = TARGETS.create(job.target, job)
+    settings = settings_of(target.space().params)
+    assert len(settings) == 2 and {s.family for s in settings.values()} <= {"gluster", "juicefs"}
+    assert all(s.needs_root for s in settings.values())
+    assert job.resolve(target.command_template()[1]).is_file()  # the workload script, relative to the job
