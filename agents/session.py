@@ -42,6 +42,9 @@ class TuningSession:
     executor: Executor[Any, Any] | None = None  # how the run node runs a batch; None: one at a time (serial)
     _history: StudyHistory | None = field(default=None, init=False, repr=False)
     _insights: set[str] | None = field(default=None, init=False, repr=False)  # the study's lessons, once read
+    knowledge: Any = None  # tunesmith.knowledge.retrieval.Retriever: opened on first use where a knowledge store exists
+    _knowledge_opened: bool = field(default=False, init=False, repr=False)
+    _retrieved: list[str] | None = field(default=None, init=False, repr=False)  # knowledge-store lessons, once per study
     _resume_check: bool = field(default=True, init=False, repr=False)  # the first evaluate step looks for unjudged trials
 
     @property
@@ -81,6 +84,27 @@ class TuningSession:
         if self._insights is None:
             self._insights = {r.insight for r in self.store.reflections(study=self.study)}
         return self._insights
+
+    def retriever(self) -> Any:
+        """The knowledge store's retriever for the planner, judge, coder and chat; None where no store exists."""
+        if self.knowledge is None and not self._knowledge_opened:
+            self._knowledge_opened = True
+            from tunesmith.knowledge.retrieval import open_retriever
+
+            self.knowledge = open_retriever()
+        return self.knowledge
+
+    def lessons(self) -> list[str]:
+        """Lessons for the planner's prompt: the domain's stored reflections (as before) and, retrieved once per
+        study, the knowledge store's lessons and rules for this workload, with their citations."""
+        own = [r.insight for r in self.store.reflections(workload_prefix=self.target.domain, limit=8)]
+        if self._retrieved is None:
+            self._retrieved = []
+            if self.retriever() is not None:
+                hits = self.knowledge.lessons_for(self.target.signature(), self.job.description)
+                self._retrieved = [f"{h.text} [{h.citation}]" for h in hits]
+        extra = [x for x in self._retrieved if x not in own]
+        return own[:4] + extra[:4] + own[4:] + extra[4:]
 
     def emit(self, node: str, message: str, **data: Any) -> None:
         """Record what an agent did (the reasoning trail) and tell the live view."""

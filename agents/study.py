@@ -150,7 +150,7 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
                                 observers=list(observers or []), ledger=ledger)
         hooks = {"llm": setup.client, "on_note": lambda msg: session.emit("planner", msg),
                  "tokens_left": lambda: session.budget.tokens_left, "trials_left": lambda: session.budget.trials_left,
-                 "lessons": lambda: [r.insight for r in store.reflections(workload_prefix=target.domain, limit=8)]}
+                 "lessons": session.lessons}  # stored reflections, plus the knowledge store's (retrieved once)
         session.strategy = build_strategy(job, target, hooks)
         store.set_status(job.name, "running", llm_mode=setup.description)
         try:

@@ -89,5 +89,8 @@ def finish(state: StudyState, session: TuningSession) -> dict[str, Any]:
     reason = state.get("stop_reason") or "done"
     session.emit("finish", f"study stopped: {reason}")
     session.store.set_status(session.study, "finished", llm_mode=session.llm_description)
+    if session.retriever() is not None:  # lessons into the knowledge store; earlier rules this study tested re-weighed
+        session.knowledge.record_study(session.store, session.study, session.target.signature(), _hardware(session),
+                                       session.llm_description)
     session.save_usage()
     return {}

@@ -1,17 +1,20 @@
 """``search_knowledge``: the lessons tunesmith has stored, ranked against a question.
 
-The operation asks a ``KnowledgeSource`` and does not care how it retrieves. Today's source is
+The operation asks a ``KnowledgeSource`` and does not care how it retrieves. The knowledge layer's
+``Retriever`` (``tunesmith.knowledge.retrieval``: Chroma, offline embeddings, manuals, rules and lessons
+with citations) is the one a study passes in (``TuningSession.retriever()``); without one, the fallback is
 ``ReflectionSource``: the study store's reflections, ranked by how many of the query's words each one
-contains. A vector store (Chroma, offline embeddings) will implement the same ``search`` and be passed in
-instead; the tool's schema and output stay as they are.
+contains. The tool's schema and output are the same for both.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tunesmith.knowledge.retrieval import KnowledgeHit
 
 from .base import StoreReader, ToolInput, ToolOutput
 
@@ -19,15 +22,6 @@ _WORD = re.compile(r"[a-z0-9_]+")
 # Words too common in questions and lessons to say anything about relevance.
 _STOP = frozenset("a an and are as at be by for from how i in is it of on or so than that the this to was "
                   "what when which why with does do should".split())
-
-
-class KnowledgeHit(BaseModel):
-    """One retrieved item: its text, where it came from, how well it matched, and what backs it."""
-
-    text: str
-    source: str = Field(description="where the text lives, e.g. reflection:<study>")
-    score: float = Field(description="relevance in [0, 1], higher is closer")
-    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 @runtime_checkable
@@ -65,6 +59,7 @@ class ReflectionSource:
                 scored.append((overlap, r.confidence, order, r))
         scored.sort(key=lambda s: (s[0], s[1], s[2]), reverse=True)
         return [KnowledgeHit(text=r.insight, source=f"reflection:{r.study}", score=round(score, 4),
+                             citation=f"study {r.study}, trials {r.evidence}",
                              metadata={"study": r.study, "workload": r.workload, "hardware": r.hardware,
                                        "evidence_trials": r.evidence, "effect": r.effect,
                                        "confidence": r.confidence, "author": r.author,
@@ -90,7 +85,7 @@ class SearchKnowledgeOutput(ToolOutput):
 
 def search_knowledge(store: StoreReader, args: SearchKnowledgeInput,
                      knowledge: KnowledgeSource | None = None) -> SearchKnowledgeOutput:
-    """Search ``knowledge`` (the store's reflections when none is given) with the query and filters."""
+    """Search ``knowledge`` (a ``Retriever``; the store's reflections when none is given) with the query and filters."""
     source = knowledge if knowledge is not None else ReflectionSource(store)
     filters = {key: value for key, value in (("domain", args.domain), ("study", args.study)) if value}
     return SearchKnowledgeOutput(hits=source.search(args.query, args.k, filters)[: args.k],
