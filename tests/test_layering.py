@@ -27,6 +27,7 @@ SUBPACKAGES = [
     "agents/frontends", "agents/kernel", "runners/io", "runners/training", "runners/replay", "runners/iotrace",
     "runners/appliers", "runners/filesystems", "kernels/generation", "kernels/problems", "knowledge/vector",
     "knowledge/manuals", "tools/operations", "tools/ci",
+    "tools/initjob", "agents/chat",
 ]
 FRONTENDS = "tunesmith.agents.frontends"
 _DOTTED = re.compile(r"tunesmith(\.[A-Za-z_]\w*)+")

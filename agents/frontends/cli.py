@@ -145,7 +145,9 @@ def _reading(state_dir: Path) -> Iterator[None]:
 
 @app.command()
 def run(
-    job_file: Annotated[Path, typer.Argument(help="the job's TOML file")],
+    job_file: Annotated[Path, typer.Argument(help="the job's TOML file, or `-- CMD ARGS...`: tune a command line")],
+    command: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+    metric: Annotated[str | None, typer.Option(help="with `-- CMD`: a key of the JSON it prints (default: wall time)")] = None,
     llm: Annotated[str | None, typer.Option(help="auto | off | endpoint | local (SmolLM2 via llama.cpp)")] = None,
     strategy: Annotated[str | None, typer.Option(help="planner | grid | random | tpe")] = None,
     trials: Annotated[int | None, typer.Option(help="override the trial budget (1 or more)")] = None,
@@ -162,6 +164,10 @@ def run(
     _signals.clear()
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        from tunesmith.agents.frontends.init_cli import is_command, job_from_command
+
+        if is_command(job_file, command):  # `tune run -- CMD ARGS...`: draft the job (as `tune init`), then run it
+            job_file = job_from_command([str(job_file), *(command or [])], state_dir, metric=metric, trials=trials, say=_say)
         job = prepare_job(job_file, trials=trials, strategy=strategy)
         holder: list = []
         view = PlainView(out) if plain or not out.is_terminal else LiveView(out, holder)
@@ -327,6 +333,8 @@ COMMAND_MODULES = (
     "tunesmith.agents.frontends.io_cli",
     "tunesmith.agents.frontends.ci_cli",
     "tunesmith.agents.frontends.export_cli",
+    "tunesmith.agents.frontends.init_cli",
+    "tunesmith.agents.frontends.chat_cli",
 )
 
 
