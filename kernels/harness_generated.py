@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 import threading
 import time
 from collections import Counter
@@ -129,6 +130,16 @@ def _check_output(out: Any, inputs: tuple[Any, ...], where: str) -> list[torch.T
     return copies
 
 
+def _inside_triton(exc: BaseException) -> bool:
+    """Whether the exception came out of Triton's own code (building or interpreting a kernel)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if f"{os.sep}triton{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def call(model: Any, inputs: tuple[Any, ...], device: str, where: str, first: bool) -> Any:
     """One forward call with the trusted checks around it."""
     snapshot = correctness.clone_inputs(inputs)
@@ -139,7 +150,7 @@ def call(model: Any, inputs: tuple[Any, ...], device: str, where: str, first: bo
             out = model(*inputs)
         _sync(device)
     except Exception as exc:  # noqa: BLE001 - classify the candidate's failure
-        compile_like = _is_compile_error(exc) or (first and "CUDA error" not in str(exc) and "Triton" in str(exc))
+        compile_like = _is_compile_error(exc) or (first and _inside_triton(exc) and "CUDA error" not in str(exc))
         raise Verdict("compile_error" if compile_like else "runtime_error", f"{where}: {first_line(exc)}") from None
     new = [t.name for t in set(threading.enumerate()) - threads if t.is_alive()]
     if _patched():
