@@ -147,6 +147,30 @@ def test_mean_spellings_and_non_last_dims(tmp_path):
                      "torch.cumsum(x * 2.0, dim=1)", "F.log_softmax(x, dim=0)"], [(4, 9, 6)])
 
 
+def test_full_and_multi_dim_reductions_losses_and_norms(tmp_path):
+    ps = plans(tmp_path, [
+        "torch.mean((x - y) ** 2)",
+        "F.mse_loss(x, y, reduction='sum')",
+        "F.huber_loss(x, y, delta=0.5)",
+        "x.sum()",
+        "torch.argmax(x)",
+        "torch.amax(x, dim=(1, 2), keepdim=True) - x",
+        "x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)",
+        "F.normalize(x, dim=1)",
+        "torch.prod(y, dim=2) + torch.norm(y, p=1, dim=2)",
+        "F.layer_norm(x, x.shape[1:])",
+    ], [(3, 5, 7), (3, 5, 7)], args="x, y")
+    assert "every dim" in ps[0].pattern and ps[0].signature["ops"][-1] == "mean[dim=-3,-2,-1]"
+
+
+def test_boolean_mask_inputs(tmp_path):
+    src = problem(tmp_path, "torch.cumsum(torch.where(m, x, 0.0) + x * m, dim=1)", [(4, 13), (4, 13)], args="x, m")
+    src.write_text(src.read_text().replace("for s in [(4, 13), (4, 13)]]", "for s in [(4, 13)]] + [torch.rand(4, 13) > 0.5]"))
+    plan = plan_kernel(src)
+    assert isinstance(plan, KernelPlan), getattr(plan, "reason", "")
+    run_both(src, plan)
+
+
 def test_elementwise_prologue_and_epilogue_fuse_around_a_reduction(tmp_path):
     (plan,) = plans(tmp_path, ["torch.sigmoid(torch.softmax(F.gelu(x) * 3.0 + y, dim=-1)) - 0.5"], [(4, 33), (33,)],
                     args="x, y")
@@ -198,7 +222,9 @@ def test_configs_change_the_source_and_stay_correct(tmp_path):
     ("forward", "words"),
     [
         ("torch.sort(x, dim=-1)[0]", "sort"),
-        ("x.sum()", "scalar"),
+        ("x.sum(-1).cumsum(0)", "different dims"),
+        ("x.unsqueeze(1).sum(dim=(0, 2))", "not adjacent"),
+        ("(x > 0).sum(-1)", "int64 output"),
         ("x.view(-1, 2) * 2 if False else (x * 2).reshape(-1)", "reshape"),
         ("torch.softmax(x, dim=0) + torch.softmax(x, dim=1)", "different dims"),
         ("x[:, 1:] * 2", "slicing"),

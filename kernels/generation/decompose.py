@@ -10,11 +10,10 @@ from typing import Any
 
 import torch
 
-from .ir import POINTWISE, SHAPE_OPS, Unsupported, Val, norm_dim
+from .ir import POINTWISE, SHAPE_OPS, Unsupported, Val, norm_dims
 
 F32 = torch.float32
 IDENTITY = {"contiguous", "clone", "detach", "identity", "float", "to", "type_as", "type", "alias"}
-DIMLESS_MSG = "a full reduction to a scalar (no template reduces every dim)"
 
 
 def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # noqa: C901 - a dispatch table
@@ -68,26 +67,24 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         keep = a("keepdim", False)
         red = "amax" if name == "max" else "amin"
         return (nz.red(red, x, a("dim"), keep), nz.red("arg" + name, x, a("dim"), keep))
-    if name in ("max", "min") and a("dim") is None:
-        raise Unsupported(f"{name} {DIMLESS_MSG}")
     if name in ("max", "min"):
         return nz.red("amax" if name == "max" else "amin", x, a("dim"), a("keepdim", False))
-    if name in ("sum", "mean", "amax", "amin", "argmax", "argmin"):
-        if a("dim") is None or a("dim") == []:
-            raise Unsupported(f"{name} {DIMLESS_MSG}")
+    if name in ("sum", "mean", "amax", "amin", "argmax", "argmin", "prod"):
         return nz.red(name, x, a("dim"), a("keepdim", False))
+    if name in ("norm", "linalg_vector_norm", "linalg_norm"):
+        return vector_norm(nz, x, a("p" if name == "norm" else "ord"), a("dim"), a("keepdim", False))
+    if name in LOSSES:
+        return loss(nz, name, x, a("target"), a("reduction", "mean"), a)
     if name in ("var", "std"):
         corr = kw.get("correction")
         unbiased = a("unbiased", True)
         if corr is None:
             corr = 1 if (unbiased if isinstance(unbiased, bool) else True) else 0
-        if a("dim") is None:
-            raise Unsupported(f"{name} {DIMLESS_MSG}")
         v = nz.red("var", x, a("dim"), a("keepdim", False), correction=corr)
         return nz.pw("sqrt", v) if name == "std" else v
     if name in ("softmax", "log_softmax", "logsumexp"):
-        if a("dim") is None:
-            raise Unsupported(f"{name} without a dim")
+        if a("dim") is None or isinstance(a("dim"), (list, tuple)) and name != "logsumexp":
+            raise Unsupported(f"{name} without a single dim")
         keep = name != "logsumexp" or a("keepdim", False)
         m = nz.red("amax", x, a("dim"), True)
         s = nz.red("sum", nz.pw("exp", nz.pw("sub", x, m)), a("dim"), keep)
@@ -98,15 +95,16 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         return nz.pw("add", nz.pw("log", s), m if keep else nz.red("amax", x, a("dim"), False))
     if name in ("layer_norm", "rms_norm"):
         shape = tuple(a("normalized_shape"))
-        if len(shape) != 1 or tuple(x.shape[-1:]) != shape:
-            raise Unsupported(f"{name} over several trailing dims {list(shape)}")
+        if not shape or tuple(x.shape[-len(shape):]) != shape:
+            raise Unsupported(f"{name} with normalized_shape {list(shape)} on a tensor of shape {list(x.shape)}")
+        dims = list(range(len(x.shape) - len(shape), len(x.shape)))
         eps = a("eps") if a("eps") is not None else (1e-5 if name == "layer_norm" else torch.finfo(F32).eps)
         if name == "layer_norm":
-            mean = nz.red("mean", x, -1, True)
-            var = nz.red("var", x, -1, True, correction=0)
+            mean = nz.red("mean", x, dims, True)
+            var = nz.red("var", x, dims, True, correction=0)
             out = nz.pw("mul", nz.pw("sub", x, mean), nz.pw("rsqrt", nz.pw("add", var, eps)))
         else:
-            ms = nz.red("mean", nz.pw("mul", x, x), -1, True)
+            ms = nz.red("mean", nz.pw("mul", x, x), dims, True)
             out = nz.pw("mul", x, nz.pw("rsqrt", nz.pw("add", ms, eps)))
         if a("weight") is not None:
             out = nz.pw("mul", out, a("weight"))
@@ -132,7 +130,8 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         return matmul(nz, x, a("other"))
     if name in ("cumsum", "cumprod"):
         v = nz.tensor(x, name)
-        return nz.intern(Val(name, (v,), v.shape, F32, {"dim": norm_dim(a("dim"), len(v.shape), name)}))
+        dims = norm_dims(a("dim"), len(v.shape), name, allow_all=False)
+        return nz.intern(Val(name, (v,), v.shape, F32, {"dim": dims}))
     if name == "gelu":
         approx = a("approximate", "none") or "none"
         return nz.pw("gelu", x, approximate=approx)
@@ -194,3 +193,56 @@ def matmul(nz: Any, a: Any, b: Any) -> Val:
     batch = tuple(torch.broadcast_shapes(sa[:-2], sb[:-2]))
     out = batch + ((sa[-2],) if len(a.shape) > 1 else ()) + ((sb[-1],) if len(b.shape) > 1 else ())
     return nz.intern(Val("matmul", (a, b), out, F32, {}))
+
+
+LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div")
+
+
+def vector_norm(nz: Any, x: Any, p: Any, dim: Any, keepdim: bool) -> Val:
+    """||x||_p over ``dim`` (all dims when None) from primitives: 2 (and 'fro', None), 1, inf, -inf, other p."""
+    if p in (None, "fro", 2, 2.0):
+        return nz.pw("sqrt", nz.red("sum", nz.pw("mul", x, x), dim, keepdim))
+    if p in (1, 1.0):
+        return nz.red("sum", nz.pw("abs", x), dim, keepdim)
+    if p == float("inf"):
+        return nz.red("amax", nz.pw("abs", x), dim, keepdim)
+    if p == float("-inf"):
+        return nz.red("amin", nz.pw("abs", x), dim, keepdim)
+    if isinstance(p, (int, float)) and p > 0:
+        total = nz.red("sum", nz.pw("pow", nz.pw("abs", x), float(p)), dim, keepdim)
+        return nz.pw("pow", total, 1.0 / p)
+    raise Unsupported(f"a norm with p={p!r}")
+
+
+def loss(nz: Any, name: str, x: Any, target: Any, reduction: str, a: Any) -> Val:
+    """Pointwise loss terms reduced as ``reduction`` says ('mean', 'sum', 'none', 'batchmean' for kl_div)."""
+    if name == "kl_div":
+        t = target
+        if a("log_target", False):
+            term = nz.pw("mul", nz.pw("exp", t), nz.pw("sub", t, x))
+        else:  # xlogy(t, t) - t * x: 0 where t == 0, nan where t < 0, as torch
+            xlogy = nz.pw("where", nz.pw("eq", t, 0.0), 0.0, nz.pw("mul", t, nz.pw("log", t)))
+            term = nz.pw("sub", xlogy, nz.pw("mul", t, x))
+    else:
+        d = nz.pw("sub", x, target)
+        ad = nz.pw("abs", d)
+        if name == "mse_loss":
+            term = nz.pw("mul", d, d)
+        elif name == "l1_loss":
+            term = ad
+        else:
+            beta = a("beta", 1.0) if name == "smooth_l1_loss" else a("delta", 1.0)
+            quad = nz.pw("mul", nz.pw("mul", d, d), 0.5 / beta if name == "smooth_l1_loss" else 0.5)
+            lin = nz.pw("sub", ad, 0.5 * beta) if name == "smooth_l1_loss" else nz.pw("mul", nz.pw("sub", ad, 0.5 * beta), beta)
+            if beta == 0:
+                raise Unsupported(f"{name} with beta/delta 0")
+            term = nz.pw("where", nz.pw("lt", ad, beta), quad, lin)
+    if reduction == "none":
+        return term
+    if reduction == "sum":
+        return nz.red("sum", term, None, False)
+    if reduction == "mean":
+        return nz.red("mean", term, None, False)
+    if reduction == "batchmean" and term.shape:
+        return nz.pw("div", nz.red("sum", term, None, False), float(term.shape[0]))
+    raise Unsupported(f"{name} with reduction={reduction!r}")

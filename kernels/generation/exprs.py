@@ -24,6 +24,11 @@ def _tanh(x):
 
 
 @triton.jit
+def _mul_combine(a, b):
+    return a * b
+
+
+@triton.jit
 def _softplus(x, beta, threshold):
     return tl.where(x * beta > threshold, x, tl.log(1.0 + tl.exp(x * beta)) / beta)
 '''
@@ -74,6 +79,7 @@ UNARY = {
     "sign": "tl.where({0} > 0.0, 1.0, tl.where({0} < 0.0, -1.0, 0.0))",
     "selu": "(1.0507009873554805 * tl.where({0} > 0.0, {0}, 1.6732632423543772 * (tl.exp({0}) - 1.0)))",
 }
+COMPARISONS = frozenset({"gt", "lt", "ge", "le", "eq", "ne"})
 BINARY = {
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
     "gt": "({0} > {1})", "lt": "({0} < {1})", "ge": "({0} >= {1})", "le": "({0} <= {1})",
@@ -106,7 +112,9 @@ def pointwise(v: Val, args: list[str]) -> str:
             out = f"tl.minimum({out}, {lit(kw['hi'])})"
         return out
     if op == "where":
-        return f"tl.where({args[0]}, {args[1]}, {args[2]})"
+        cond = v.args[0]
+        c = f"({args[0]} != 0.0)" if isinstance(cond, Val) and cond.op not in COMPARISONS else args[0]
+        return f"tl.where({c}, {args[1]}, {args[2]})"
     if op == "leaky_relu":
         return f"tl.where({args[0]} > 0.0, {args[0]}, {args[0]} * {lit(kw['slope'])})"
     if op == "elu":

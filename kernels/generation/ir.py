@@ -18,7 +18,7 @@ POINTWISE = frozenset(
     "gt lt ge le eq ne maximum minimum leaky_relu hardswish hardsigmoid elu selu softplus mish erf sin cos "
     "exp2 log2 floor ceil reciprocal sign".split()
 )
-REDUCTIONS = frozenset("sum mean amax amin argmax argmin var".split())
+REDUCTIONS = frozenset("sum mean amax amin argmax argmin var prod".split())
 SCANS = frozenset({"cumsum", "cumprod"})
 SHAPE_OPS = frozenset(
     "transpose t permute view reshape unsqueeze squeeze flatten contiguous expand swapaxes T mT".split()
@@ -66,24 +66,32 @@ def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
         raise Unsupported(f"shapes {list(shapes)} do not broadcast") from None
 
 
-def reduced(shape: tuple[int, ...], dim: int, keepdim: bool) -> tuple[int, ...]:
-    """The shape after reducing ``dim``."""
+def reduced(shape: tuple[int, ...], dims: int | tuple[int, ...], keepdim: bool) -> tuple[int, ...]:
+    """The shape after reducing ``dims``."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if keepdim:
-        return shape[:dim] + (1,) + shape[dim + 1 :]
-    return shape[:dim] + shape[dim + 1 :]
+        return tuple(1 if i in dims else s for i, s in enumerate(shape))
+    return tuple(s for i, s in enumerate(shape) if i not in dims)
 
 
-def norm_dim(dim: Any, rank: int, what: str) -> int:
-    """A single non-negative dim from an int or a one-element list; Unsupported for several or none."""
-    if isinstance(dim, (list, tuple, torch.Size)):
-        if len(dim) != 1:
-            raise Unsupported(f"{what} over several dims {list(dim)} (no template reduces more than one dim)")
-        dim = dim[0]
-    if dim is None:
-        raise Unsupported(f"{what} over the whole tensor (no template reduces to a scalar)")
-    if not isinstance(dim, int) or not -max(rank, 1) <= dim < max(rank, 1):
-        raise Unsupported(f"{what} with dim={dim!r} on a rank-{rank} tensor")
-    return dim % max(rank, 1)
+def norm_dims(dim: Any, rank: int, what: str, *, allow_all: bool = True) -> tuple[int, ...]:
+    """Sorted non-negative dims from an int, a list, or None (every dim); they must be adjacent."""
+    if rank == 0:
+        raise Unsupported(f"{what} of a 0-dim tensor")
+    if dim is None or (isinstance(dim, (list, tuple, torch.Size)) and len(dim) == 0):
+        if not allow_all:
+            raise Unsupported(f"{what} without a dim")
+        return tuple(range(rank))
+    raw = list(dim) if isinstance(dim, (list, tuple, torch.Size)) else [dim]
+    for d in raw:
+        if not isinstance(d, int) or not -rank <= d < rank:
+            raise Unsupported(f"{what} with dim={dim!r} on a rank-{rank} tensor")
+    dims = tuple(sorted({d % rank for d in raw}))
+    if not allow_all and len(dims) != 1:
+        raise Unsupported(f"{what} over several dims {list(dims)}")
+    if dims != tuple(range(dims[0], dims[-1] + 1)):
+        raise Unsupported(f"{what} over dims {list(dims)} that are not adjacent")
+    return dims
 
 
 def topo(outputs: list[Val]) -> list[Val]:
@@ -112,7 +120,9 @@ def op_names(outputs: list[Val]) -> list[str]:
             continue
         extra = ""
         if v.op in REDUCTIONS or v.op in SCANS:
-            extra = f"[dim={v.kw['dim'] - len(v.args[0].shape)}{',keep' if v.kw.get('keepdim') else ''}]"
+            rank = len(v.args[0].shape)
+            dims = ",".join(str(d - rank) for d in v.kw["dim"])
+            extra = f"[dim={dims}{',keep' if v.kw.get('keepdim') else ''}]"
         elif v.op == "gelu" and v.kw.get("approximate") == "tanh":
             extra = "[tanh]"
         names.append(v.op + extra)

@@ -14,7 +14,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from .ir import POINTWISE, REDUCTIONS, SCANS, SHAPE_OPS, Unsupported, Val, broadcast, norm_dim, reduced
+from .ir import POINTWISE, REDUCTIONS, SCANS, SHAPE_OPS, Unsupported, Val, broadcast, norm_dims, reduced
 
 F32 = torch.float32
 ALIASES = {
@@ -23,6 +23,7 @@ ALIASES = {
     "bmm": "matmul", "__matmul__": "matmul", "expit": "sigmoid", "_softmax": "softmax",
     "_log_softmax": "log_softmax", "square": "square", "max_other": "maximum", "negative": "neg",
     "greater": "gt", "less": "lt", "clip": "clamp", "clamp_min": "clamp_min", "swish": "silu",
+    "vector_norm": "linalg_vector_norm", "frobenius_norm": "norm",
 }
 OPERATOR_NAMES = {
     operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
@@ -45,7 +46,14 @@ SIGS = {
     "gelu": ["input", "approximate"], "pow": ["input", "exponent"], "where": ["condition", "input", "other"],
     "add": ["input", "other", "alpha"], "sub": ["input", "other", "alpha"], "matmul": ["input", "other"],
     "linear": ["input", "weight", "bias"], "elu": ["input", "alpha"], "softplus": ["input", "beta", "threshold"],
-    "dropout": ["input", "p", "training"], "celu": ["input", "alpha"],
+    "dropout": ["input", "p", "training"], "prod": ["input", "dim", "keepdim"],
+    "norm": ["input", "p", "dim", "keepdim"], "linalg_vector_norm": ["input", "ord", "dim", "keepdim"],
+    "linalg_norm": ["input", "ord", "dim", "keepdim"],
+    "mse_loss": ["input", "target", "size_average", "reduce", "reduction"],
+    "l1_loss": ["input", "target", "size_average", "reduce", "reduction"],
+    "smooth_l1_loss": ["input", "target", "size_average", "reduce", "reduction", "beta"],
+    "huber_loss": ["input", "target", "reduction", "delta"],
+    "kl_div": ["input", "target", "size_average", "reduce", "reduction", "log_target"], "celu": ["input", "alpha"],
 }
 MODULE_OPS = {
     nn.ReLU: "relu", nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish",
@@ -86,7 +94,7 @@ class Normalizer:
 
     def red(self, op: str, x: Val, dim: Any, keepdim: bool, **kw: Any) -> Val:
         x = self.tensor(x, op)
-        d = norm_dim(dim, len(x.shape), op)
+        d = norm_dims(dim, len(x.shape), op)
         dtype = torch.int64 if op in ("argmax", "argmin") else F32
         shape = reduced(x.shape, d, bool(keepdim)) if x.shape else ()
         return self.intern(Val(op, (x,), shape, dtype, {"dim": d, "keepdim": bool(keepdim), **kw}))
@@ -97,8 +105,8 @@ class Normalizer:
         return x
 
     def leaf(self, source: tuple, value: torch.Tensor) -> Val:
-        if not value.dtype.is_floating_point:
-            raise Unsupported(f"a {value.dtype} tensor input (the templates compute floating point only)")
+        if value.is_complex():
+            raise Unsupported(f"a {value.dtype} tensor input (the templates compute real numbers only)")
         key = source if source[0] == "param" else source[:2]
         return self.intern(Val("leaf", (), tuple(value.shape), value.dtype, {"source": source, "views": (), "key": key}))
 

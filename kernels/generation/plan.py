@@ -155,7 +155,9 @@ def describe(template: str, nodes: list[Val], spec: Any) -> str:
         core = "scan (" + ", ".join(sorted(s & SCANS)) + ")"
     else:
         core = "row reduction (" + ", ".join(sorted(s & REDUCTIONS)) + ")"
-    dim = f"over dim {spec.r} of a rank-{len(spec.shape_i)} tensor"
+    dims = "every dim" if len(spec.dims) == len(spec.shape_i) else (
+        f"dim{'s' if len(spec.dims) > 1 else ''} {', '.join(map(str, spec.dims))}")
+    dim = f"over {dims} of a rank-{len(spec.shape_i)} tensor"
     return f"{core} {dim}, {pointwise} pointwise ops fused"
 
 
@@ -172,6 +174,9 @@ def plan_kernel(problem: Path, *, small: bool = False) -> KernelPlan | NeedsLLM:
         out_node = [n for n in traced.graph_module.graph.nodes if n.op == "output"][0]
         raw = out_node.args[0]
         values = [n.meta["value"] for n in (raw if isinstance(raw, (tuple, list)) else [raw])]
+        for out, value in zip(outs, values, strict=True):
+            if not value.dtype.is_floating_point and out.op not in ("argmax", "argmin"):
+                raise Unsupported(f"a {str(value.dtype).removeprefix('torch.')} output (templates write floats and indices)")
         return KernelPlan(Path(problem), outs, returns_tuple, arg_names, [v.dtype for v in values], traced.inputs)
     except Unsupported as exc:
         reason = str(exc).splitlines()[0] if str(exc) else "an unknown pattern"

@@ -23,6 +23,7 @@ class RowSpec:
     r: int
     reduces: bool
     nodes: list[Val]
+    dims: tuple[int, ...] = ()  # the reduced dims (adjacent); the kernel sees them merged into dim r
     space: dict[int, str] = field(default_factory=dict)  # id(val) -> "shape_i" | "O"
     width: dict[int, str] = field(default_factory=dict)  # id(val) -> "full" | "row"
     loads: list[tuple[Val, str]] = field(default_factory=list)  # (leaf, space)
@@ -34,20 +35,21 @@ def analyse(outs: list[Val]) -> RowSpec:
     nodes = topo(outs)
     reds = [v for v in nodes if v.op in REDUCTIONS or v.op in SCANS]
     if reds:
-        shape_i, r = reds[0].args[0].shape, reds[0].kw["dim"]
+        shape_i, dims = reds[0].args[0].shape, reds[0].kw["dim"]
         for v in reds[1:]:
-            if v.args[0].shape != shape_i or v.kw["dim"] != r:
+            if v.args[0].shape != shape_i or v.kw["dim"] != dims:
                 raise Unsupported(
-                    f"reductions over different dims or shapes ({v.op} over dim {v.kw['dim']} of "
-                    f"{list(v.args[0].shape)} and over dim {r} of {list(shape_i)})"
+                    f"reductions over different dims or shapes ({v.op} over dims {list(v.kw['dim'])} of "
+                    f"{list(v.args[0].shape)} and over dims {list(dims)} of {list(shape_i)})"
                 )
     else:
         shape_i = broadcast(*[o.shape for o in outs])
-        r = len(shape_i) - 1
+        dims = (len(shape_i) - 1,)
     if not shape_i:
-        raise Unsupported("a scalar result (no template reduces to a scalar)")
-    shape_o = reduced(shape_i, r, False)
-    spec = RowSpec(shape_i, r, bool(reds), nodes)
+        raise Unsupported("a scalar computed from scalars")
+    r = dims[0]
+    shape_o = reduced(shape_i, dims, False)
+    spec = RowSpec(shape_i, r, bool(reds), nodes, dims)
     R = len(shape_i)
     for v in nodes:
         if v.is_leaf:
@@ -81,8 +83,8 @@ def analyse(outs: list[Val]) -> RowSpec:
                 spec.loads.append((o, "shape_i"))
             spec.space[id(o)] = "shape_i"
     for leaf, sp in spec.loads:
-        k = len(leaf.shape) - (R - r)
-        covers = sp == "shape_i" and k >= 0 and leaf.shape[k] != 1
+        lead = R - len(leaf.shape)
+        covers = sp == "shape_i" and any(d >= lead and leaf.shape[d - lead] != 1 for d in dims)
         spec.width[(id(leaf), sp)] = "full" if covers else "row"  # type: ignore[index]
     for v in nodes:
         if v.is_leaf:
@@ -104,7 +106,7 @@ def analyse(outs: list[Val]) -> RowSpec:
             spec.stores.append((o, "O"))
         elif sp == "shape_i" and o.shape == shape_i:
             spec.stores.append((o, "full"))
-        elif sp == "shape_i" and o.shape == reduced(shape_i, r, True) and _width(spec, o, sp) == "row":
+        elif sp == "shape_i" and o.shape == reduced(shape_i, dims, True) and _width(spec, o, sp) == "row":
             spec.stores.append((o, "keep"))
         else:
             raise Unsupported(f"an output of shape {list(o.shape)} from a loop over {list(shape_i)}")
@@ -117,7 +119,7 @@ def _width(spec: RowSpec, v: Val, sp: str) -> str:
 
 def kernel_source(spec: RowSpec) -> str:
     """The @triton.jit kernel of the row template for ``spec``."""
-    R, r = len(spec.shape_i), spec.r
+    R, r = len(spec.shape_i) - len(spec.dims) + 1, spec.r
     outer = [d for d in range(R) if d != r]
     params = [f"in{k}" for k in range(len(spec.loads))] + [f"out{j}" for j in range(len(spec.stores))]
     params += ["M", "N"] + [f"S{d}" for d in outer]
@@ -199,6 +201,8 @@ def _reduction(v: Val, name: str, x: str) -> list[str]:
             f"{name}_d = tl.where(mask, {x} - {name}_m, 0.0)",
             f"{name} = tl.sum({name}_d * {name}_d, axis=1)[:, None] / (N - {v.kw['correction']})",
         ]
+    if v.op == "prod":
+        return [f"{name} = tl.reduce(tl.where(mask, {x}, 1.0), 1, _mul_combine)[:, None]"]
     if v.op == "cumsum":
         return [f"{name} = tl.cumsum(tl.where(mask, {x}, 0.0), axis=1)"]
     if v.op == "cumprod":
@@ -207,37 +211,44 @@ def _reduction(v: Val, name: str, x: str) -> list[str]:
 
 
 def launcher_source(spec: RowSpec, leaf_count: int, out_dtypes: list[str], config: dict, returns_tuple: bool) -> str:
-    """The Python wrapper ``_launch(*leaves)``: shapes, strides, output allocation, grid and launch."""
-    R, r = len(spec.shape_i), spec.r
-    outer = [d for d in range(R) if d != r]
-    ins = [f"a{i}" for i in range(leaf_count)]
-    L = [f"def _launch({', '.join(ins)}):"]
+    """The Python wrapper ``_launch(*leaves)``: shapes, strides, output allocation, grid and launch.
+
+    The reduced dims (adjacent) are merged into one kernel dim ``r`` with a reshape (a view when strides allow).
+    """
+    rank, r, d1 = len(spec.shape_i), spec.r, spec.dims[-1]
+    outer = [d for d in range(rank - len(spec.dims) + 1) if d != r]
+    L = [f"def _launch({', '.join(f'a{i}' for i in range(leaf_count))}):"]
+    L.append("    " + "; ".join(f"_L{k} = a{_leaf_index(spec, k)}" for k in range(len(spec.loads))))
     i_loads = [k for k, (_, sp) in enumerate(spec.loads) if sp == "shape_i"]
     L.append(f"    shape = tuple(torch.broadcast_shapes({', '.join(f'_L{k}.shape' for k in i_loads)}))")
-    L.insert(1, "    " + "; ".join(f"_L{k} = a{_leaf_index(spec, k)}" for k in range(len(spec.loads))))
-    L.append(f"    assert len(shape) == {R}, 'ModelNew was generated for rank-{R} inputs'")
-    L.append(f"    outer = [shape[d] for d in {outer}]")
-    L.append(f"    N = shape[{r}]")
+    L.append(f"    assert len(shape) == {rank}, 'ModelNew was generated for rank-{rank} inputs'")
+    L.append(f"    kshape = shape[:{r}] + (math.prod(shape[{r}:{d1 + 1}]),) + shape[{d1 + 1}:]")
+    L.append(f"    outer = [kshape[d] for d in {outer}]")
+    L.append(f"    N = kshape[{r}]")
     L.append("    M = math.prod(outer)")
     L.append("    oshape = tuple(outer)")
     L.append("    device = _L0.device")
     args, strides = [], []
     for k, (_, sp) in enumerate(spec.loads):
-        L.append(f"    e{k} = _L{k}.expand({'shape' if sp == 'shape_i' else 'oshape'})")
-        args.append(f"e{k}")
         if sp == "shape_i":
+            L.append(f"    e{k} = _L{k}.expand(shape).reshape(kshape)")
             strides.append(f"*[e{k}.stride(d) for d in {outer}], e{k}.stride({r})")
         else:
+            L.append(f"    e{k} = _L{k}.expand(oshape)")
             strides.append(f"*e{k}.stride()")
+        args.append(f"e{k}")
     outs = []
+    keep = f"tuple(1 if {r} <= d <= {d1} else s for d, s in enumerate(shape))"
     for j, (_, kind) in enumerate(spec.stores):
-        shp = {"full": "shape", "keep": f"shape[:{r}] + (1,) + shape[{r + 1}:]", "O": "oshape"}[kind]
+        shp = {"full": "shape", "keep": keep, "O": "oshape"}[kind]
         L.append(f"    out{j} = torch.empty({shp}, dtype={out_dtypes[j]}, device=device)")
         outs.append(f"out{j}")
         if kind == "full":
-            strides.append(f"*[out{j}.stride(d) for d in {outer}], out{j}.stride({r})")
+            L.append(f"    k{j} = out{j}.view(kshape)")
+            strides.append(f"*[k{j}.stride(d) for d in {outer}], k{j}.stride({r})")
         elif kind == "keep":
-            strides.append(f"*[out{j}.stride(d) for d in {outer}]")
+            L.append(f"    k{j} = out{j}.view(kshape[:{r}] + (1,) + kshape[{r + 1}:])")
+            strides.append(f"*[k{j}.stride(d) for d in {outer}]")
         else:
             strides.append(f"*out{j}.stride()")
     if spec.reduces:
