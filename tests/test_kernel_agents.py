@@ -156,3 +156,80 @@ def test_tune_kernel_with_the_real_local_model(tmp_path: Path) -> None:
     with KernelLibrary(tmp_path / "state" / "kernels.db") as lib:
         (rec,) = lib.records()
     assert rec.origin == "template" and rec.strict_ok and rec.problem == "rms_norm"
+
+
+FLIP = '''
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return torch.flip(x, dims=[1])
+
+
+def get_inputs():
+    return [torch.randn(4, 24)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+FLIP_KERNEL = '''import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _flip_kernel(x_ptr, out_ptr, n_cols, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    vals = tl.load(x_ptr + row * n_cols + (n_cols - 1 - cols), mask=mask)
+    tl.store(out_ptr + row * n_cols + cols, vals, mask=mask)
+
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        x = x.contiguous()
+        out = torch.empty_like(x)
+        n_rows, n_cols = x.shape
+        _flip_kernel[(n_rows,)](x, out, n_cols, BLOCK=triton.next_power_of_2(n_cols))
+        return out
+'''
+
+
+@pytest.mark.slow
+def test_pipeline_repairs_an_llm_kernel_with_the_real_evaluator(tmp_path: Path) -> None:
+    """An uncovered problem (flip), a scripted LLM: its first kernel does not compile, the judge names the
+    issue, the fixed kernel passes the real evaluator, runs through the core's loop and is stored as "llm"."""
+    from tunesmith.agents.kernel.pipeline import generate_kernel
+    from tunesmith.agents.llm import LLMSetup
+
+    problem = tmp_path / "flip.py"
+    problem.write_text(FLIP)
+    broken = FLIP_KERNEL.replace("tl.store(", "tl.stor(")
+    backend = ScriptedBackend([
+        json.dumps({"fusion": "one kernel", "tiling": "one row per program", "reduction": "none", "notes": ""}),
+        json.dumps({"explanation": "reverse each row", "source": broken}),
+        feedback("tl.stor does not exist", "call tl.store"),
+        json.dumps({"explanation": "fixed the store", "source": FLIP_KERNEL})])
+    setup = LLMSetup(LLMClient(backend, structured_mode="json_object"), "endpoint", "endpoint: scripted")
+    lines: list[str] = []
+    run = generate_kernel(problem, state_dir=tmp_path / "state", out=tmp_path / "out", llm_mode="endpoint",
+                          rounds=3, say=lines.append, llm_setup=setup)
+    text = "\n".join(lines)
+    assert "round 1 (llm): compile_error" in text and "judge (repair): tl.stor does not exist" in text, text
+    assert "round 2 (llm): correct (strict tolerance)" in text, text
+    assert run.record.origin == "llm" and run.record.source == FLIP_KERNEL and run.record.strict_ok
+    assert run.llm_calls == 4 and run.llm_tokens > 0 and len(backend.calls) == 4
+    assert (tmp_path / "out" / "model_new.py").read_text() == FLIP_KERNEL
+    assert "tl.stor does not exist" in backend.sent[3][-1]["content"]  # the coder got the judge's fix

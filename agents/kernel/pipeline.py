@@ -204,9 +204,24 @@ def _llm_rounds(client: Any, problem: Path, plan: Any, library: KernelLibrary, s
     start = plan.render(plan.default_config()) if plan is not None else None
     result = improve_kernel(client, reference=problem.read_text(encoding="utf-8"),
                             evaluate=_evaluator(problem, small, scratch), rounds=rounds, start=start, graph=graph,
-                            similar=similar, on_event=lambda line: say(f"  {line}"), coder_tokens=coder_tokens)
+                            similar=similar, lessons=_lessons(state_dir), on_event=lambda line: say(f"  {line}"),
+                            coder_tokens=coder_tokens)
     say(f"LLM rounds ended: {result.stopped}")
     return result.best, [a.line() for a in result.attempts]
+
+
+def _lessons(state_dir: Path, limit: int = 5) -> list[str]:
+    """Past reflections of kernel studies in this state folder (none when there is no store yet)."""
+    from tunesmith.knowledge.study_store import StudyStore
+
+    path = state_dir / "tunesmith.db"
+    if not path.is_file():
+        return []
+    store = StudyStore(path, read_only=True)
+    try:
+        return [r.insight for r in store.reflections(workload_prefix="kernel", limit=limit)]
+    finally:
+        store.close()
 
 
 def _save_source(state_dir: Path, problem: Path, source: str) -> Path:
