@@ -215,9 +215,14 @@ def test_lustre_striping_is_set_on_each_fresh_output_folder(tools: Path, tmp_pat
     with TrialSettings(settings, ledger, tmp_path) as ts:
         ts.prepare_output(out)
         ts.prepare_output(out)
-    lfs = [c for c in _state(tools)["calls"] if c[0] == "lfs"]
+    lfs = [c for c in _state(tools)["calls"] if c[0] == "lfs" and c[1] == "setstripe"]
     assert lfs[0] == ["lfs", "setstripe", "-c", "2", "-S", "1048576", str(out)] and len(lfs) == 3
     assert lfs[2] == ["lfs", "setstripe", "-d", str(out)] and not ledger.pending()
+    state = _state(tools)
+    tools.write_text(json.dumps({**state, "lfs_count_override": 1}))  # the layout did not take
+    with pytest.raises(ApplyError, match="stripe_count 1 after setting 2"), TrialSettings(settings, ledger, tmp_path) as ts:
+        ts.prepare_output(out)
+    assert not ledger.pending()
 
 
 KILLED = """

@@ -20,7 +20,7 @@ from ..changes import ChangeLedger
 from ..errors import InfrastructureError
 from . import block, gluster, lustre
 from .client import SETTINGS_ENV  # JSON {"romio": {...}, "hdf5": {...}, "posix": {...}}
-from .shell import is_root, run_tool
+from .shell import ApplyError, is_root, run_tool
 from .spec import STRIPE_KEYS, Setting
 
 WORKLOAD_FAMILIES = ("romio", "hdf5", "posix")
@@ -138,6 +138,11 @@ class TrialSettings:
             self._record("lustre_stripe", str(out), {"path": str(out)})
             self._striped.add(str(out))
         run_tool(argv)
+        got = lustre.parse_getstripe(run_tool(["lfs", "getstripe", "-d", str(out)]))
+        want = self._stripes.get("stripe_count")
+        if want is not None and int(want) != -1 and got["stripe_count"] != int(want):
+            raise ApplyError(f"{out} has stripe_count {got['stripe_count']} after setting {want}",
+                             "check the OST count and the file system's striping limits")
 
     # -- leaving -------------------------------------------------------------------------------------
     def __exit__(self, *exc: object) -> None:

@@ -64,6 +64,10 @@ elif tool == "blockdev":
         print(state["blockdev"][args[1]])
     elif args[0] == "--setra":
         state["blockdev"][args[2]] = int(args[1])
+elif tool == "lfs" and args[0] == "getstripe":  # the directory form, from the last setstripe -c
+    sets = [c for c in state["calls"] if c[:2] == ["lfs", "setstripe"] and "-c" in c]
+    count = sets[-1][sets[-1].index("-c") + 1] if sets else "1"
+    print(f"stripe_count:  {state.get('lfs_count_override', count)} stripe_size:   1048576 pattern:  raid0 stripe_offset: -1")
 elif tool == "lfs":
     pass  # setstripe calls are only logged
 save()
