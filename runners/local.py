@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from . import secrets as _secrets
 from .base import REPORT_PREFIX, RESULT_ENV, Runner, RunResult, RunSpec
 from .cgroup_pool import CgroupPool
 from .containment import (
@@ -147,10 +148,13 @@ class LocalRunner(Runner):
         self.pass_env: list[str] = []
         self.records: RunRecords | None = None
         self.pool = CgroupPool()  # the runs' cgroups, reused from run to run
+        self._base_env: tuple[Any, dict[str, str]] | None = None  # (what it was built from, scrubbed environ)
 
     def close(self) -> None:
-        """Remove the cgroups kept for later runs (also done at interpreter exit)."""
+        """Remove the cgroups kept for later runs (also done at interpreter exit) and the live-run record."""
         self.pool.close()
+        if self.records is not None:
+            self.records.close()
 
     def attach(self, job: JobConfig, scratch: Path) -> None:
         """Pass the job's ``pass_env`` secrets to workloads; record live runs under ``scratch`` for a later reap."""
@@ -159,9 +163,17 @@ class LocalRunner(Runner):
         self.records = RunRecords(scratch)
 
     def environment(self, spec: RunSpec) -> dict[str, str]:
-        """The child's environment: ours without secrets (unless passed), unbuffered output, the spec's additions."""
-        env = scrubbed_env(os.environ, self.pass_env)
-        env.setdefault("PYTHONUNBUFFERED", "1")  # reports must arrive while the run is going
+        """The child's environment: ours without secrets (unless passed), unbuffered output, the spec's additions.
+
+        The scrubbed copy of our own environment is kept until a variable changes, a secret (or secret
+        name) is registered or ``pass_env`` changes: scrubbing checks every variable's name and value.
+        """
+        key = (_secrets._generation, _secrets._environ_state(), tuple(self.pass_env))
+        if self._base_env is None or self._base_env[0] != key:
+            base = scrubbed_env(os.environ, self.pass_env)
+            base.setdefault("PYTHONUNBUFFERED", "1")  # reports must arrive while the run is going
+            self._base_env = (key, base)
+        env = dict(self._base_env[1])
         env.update(spec.env)
         env[RESULT_ENV] = str(spec.result_path)
         return env

@@ -264,7 +264,11 @@ def test_run_records_follow_live_runs(tmp_path: Path) -> None:
     records.add("t1", pid=123, create_time=4.5)
     data = json.loads(records.path.read_text())
     assert data["owner"]["pid"] == os.getpid() and data["runs"]["t1"] == {"cgroups": {}, "pid": 123, "create_time": 4.5}
-    records.remove("t1")
+    records.add("t2", cgroups={"pids": "/a/much/longer/path/than/before"})
+    records.remove("t2")
+    records.remove("t1")  # rewritten in place: shorter content is padded, still one JSON object
+    assert json.loads(records.path.read_text())["runs"] == {}
+    records.close()
     assert not records.path.exists()
 
 
