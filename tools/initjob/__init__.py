@@ -37,16 +37,22 @@ def check_program(argv: list[str], cwd: Path) -> None:
 
 def _apply_help(parsed: ParsedCommand, options: list[HelpOption]) -> None:
     """Fill each knob's description, choices, range and default from --help; add documented knobs not used."""
+    from .command import param_name
+
     by_flag = {f: o for o in options for f in o.flags}
+    taken = {k.name for k in parsed.knobs}
     for k in parsed.knobs:
         o = by_flag.get(k.flag)
         if o is None or k.where != "arg":
             continue
         k.help, k.choices, k.low, k.high = o.description, o.choices, o.low, o.high
         k.help_default = o.default
+        long = next((f for f in o.flags if f.startswith("--")), None)
+        if long and not k.flag.startswith("--"):  # -n 8 documented as -n N, --size N: the knob is "size"
+            taken.discard(k.name)
+            old, k.name = k.name, param_name(long, taken)
+            parsed.template = [e.replace(f"{{{old}}}", f"{{{k.name}}}") for e in parsed.template]
     used = {o_flag for k in parsed.knobs for o_flag in (by_flag[k.flag].flags if k.flag in by_flag else [k.flag])}
-    taken = {k.name for k in parsed.knobs}
-    from .command import param_name
 
     for o in options:
         long = next((f for f in o.flags if f.startswith("--")), None)

@@ -50,7 +50,7 @@ def parse_help(text: str) -> list[HelpOption]:
                 break
             desc.append(nxt.strip())
         text_ = " ".join(" ".join(desc).split())
-        aliases = [a.strip() for a in m.group(1).split(",")]
+        aliases = [a.strip() for a in re.split(r",\s*(?=-)", m.group(1))]
         flags = [re.split(r"[ =]", a, maxsplit=1)[0] for a in aliases]
         metas = [re.split(r"[ =]", a, maxsplit=1)[1] for a in aliases if re.search(r"[ =]", a)]
         opt = HelpOption(flags=flags, takes_value=bool(metas), description=text_)
