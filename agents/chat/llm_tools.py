@@ -1,0 +1,73 @@
+"""The chat's LLM path: the tools/ operations offered to the model with their schemas, through the one client.
+
+The client returns validated structured output, so a tool call is a structured reply: ``{"tool": NAME,
+"arguments": {...}}`` or ``{"tool": "answer", "answer": "..."}``, the tools' OpenAI function specs
+(``openai_tool_specs``) in the system message. Where the rules already recognise the question ("compare 3
+and 7"), the first reply's schema allows only that tool with its typed arguments: small models (SmolLM2)
+seldom pick a tool on their own, so the choice is forced and the model fills in the arguments. Every call
+runs through ``call_tool``, which validates the arguments and answers a bad call with a one-line error the
+model sees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from tunesmith.tools.operations import TOOLS, StoreReader, call_tool, openai_tool_specs
+
+MAX_STEPS = 3
+SYSTEM = """You are tunesmith's assistant. You answer questions about auto-tuning studies (trials, configurations,
+measurements, the judge's verdicts) using ONLY what the tools return. Cite trials as #N and lessons by their
+source in brackets. Be brief: two to four sentences.
+Reply with JSON only: {{"tool": "<tool name>", "arguments": {{...}}}} to call a tool, or
+{{"tool": "answer", "arguments": {{}}, "answer": "<your answer>"}} when you can answer.
+The current study is {study}.
+Tools (OpenAI function specs):
+{specs}"""
+
+
+class ChatAction(BaseModel):
+    """One step of the model: call a tool with arguments, or answer."""
+
+    tool: Literal[tuple([*TOOLS, "answer"])]  # type: ignore[valid-type]
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    answer: str = ""
+
+
+def forced_action(tool: str) -> type[BaseModel]:
+    """A reply schema that allows exactly one tool, with that tool's own typed arguments."""
+    op = TOOLS[tool]
+    return create_model(f"Call_{tool}", tool=(Literal[tool], ...), arguments=(op.input_model, ...))  # type: ignore[call-overload]
+
+
+def system_message(study: str | None) -> dict[str, str]:
+    """The system message: the rules and every tool's spec."""
+    specs = json.dumps(openai_tool_specs(), separators=(",", ":"))
+    return {"role": "system", "content": SYSTEM.format(study=json.dumps(study) if study else "not chosen yet", specs=specs)}
+
+
+def ask(client: Any, store: StoreReader, question: str, *, study: str | None, forced: str | None = None,
+        history: list[dict[str, str]] = (), on_tool: Callable[[str, dict[str, Any], str], None] | None = None,
+        knowledge: Any = None) -> str:
+    """Answer ``question`` with the model calling tools; ``forced`` is the tool the first reply must call."""
+    messages = [system_message(study), *list(history)[-6:], {"role": "user", "content": question}]
+    for step in range(MAX_STEPS):
+        schema = forced_action(forced) if forced and step == 0 else ChatAction
+        action = client.structured(messages, schema, purpose="chat", max_tokens=400)
+        if action.tool == "answer":
+            if action.answer.strip():
+                return action.answer.strip()
+            break
+        args = action.arguments if isinstance(action.arguments, dict) else action.arguments.model_dump(exclude_none=True)
+        result = call_tool(action.tool, args, store, knowledge=knowledge)
+        if on_tool is not None:
+            on_tool(action.tool, args, result)
+        messages += [{"role": "assistant", "content": json.dumps({"tool": action.tool, "arguments": args})},
+                     {"role": "user", "content": f"The tool {action.tool} returned: {result[:6000]}\n"
+                      "Answer the question now if you can (tool \"answer\"), citing trials as #N; else call another tool."}]
+    messages.append({"role": "user", "content": "Answer the question now in plain words, citing trials as #N."})
+    return client.chat(messages, purpose="chat", max_tokens=300).strip()
