@@ -102,6 +102,8 @@ def test_rules_against_hand_checked_lists():
     assert by["prefetch"].default == "1" and by["prefetch"].scope == "per-client"
     g = {p.name: p for p in extract_rules(gl)}["performance.write-behind-window-size"]
     assert g.default == "1MB" and g.needs_root and g.scope == "global" and g.apply.startswith("gluster volume set")
+    io = {p.name: p for p in extract_rules(gl)}["performance.io-thread-count"]
+    assert (io.type, io.default, io.low, io.high) == ("int", "16", 1, 64)  # "Minimum value is 1, maximum value is 64"
     f = {p.name: p for p in extract_rules(fuse)}
     assert f["blksize"].default == "512" and f["blkdev"].needs_root and f["entry_timeout"].default == "1.0"
 

@@ -99,8 +99,10 @@ def choices_in(text: str) -> list[str]:
 
 
 def range_in(text: str) -> tuple[float | None, float | None]:
-    """A numeric range a text states: ``range 1-64``, ``between 4 and 1024``, ``from 0 to 100``."""
-    m = re.search(r"(?:range|between|from)\s*:?\s*\[?(-?\d+(?:\.\d+)?)\s*(?:-|–|to|and|,)\s*(-?\d+(?:\.\d+)?)", text, re.I)
+    """A numeric range a text states: ``range 1-64``, ``between 4 and 1024``, ``Minimum value is 1, maximum value is 64``."""
+    m = re.search(r"\brange(?: is| of)?\s*:?\s*\[?(-?\d+(?:\.\d+)?)\s*(?:-|–|to|\.\.|,)\s*(-?\d+(?:\.\d+)?)", text, re.I) \
+        or re.search(r"\bbetween (-?\d+(?:\.\d+)?) and (-?\d+(?:\.\d+)?)", text, re.I) \
+        or re.search(r"minimum(?: value)? is (-?\d+(?:\.\d+)?)\W+maximum(?: value)? is (-?\d+(?:\.\d+)?)", text, re.I)
     return (float(m.group(1)), float(m.group(2))) if m else (None, None)
 
 
