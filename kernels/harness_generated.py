@@ -4,8 +4,8 @@
 parent (``kernels.evaluation``) made the inputs and keeps the reference's outputs to itself; this worker
 never sees them. It builds ``ModelNew`` with the parent's seed and init inputs and, per phase:
 
-- ``check``: runs every case under the torch profiler (``proof.profiler``) with a hook that counts
-  Triton launches and marks them in the profile; refuses on the spot a candidate that replaced a trusted function, left a thread
+- ``check``: runs every case under an op log (``proof.OpLog``), a hook that counts Triton launches
+  (and pauses the log inside them) and, on a GPU, ``torch.profiler`` for the device kernels; refuses on the spot a candidate that replaced a trusted function, left a thread
   running, changed the TF32 flags, modified an input, or returned something other than plain tensors
   that share no memory with an input. The outputs go to ``outputs.pt`` for the parent to compare; case 0
   runs again after the memory state was changed (allocator garbage, another malloc perturb byte), so
@@ -20,6 +20,7 @@ Imports only the standard library, torch and (after the interpreter choice) trit
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import os
@@ -38,8 +39,8 @@ _M_PERTURB = -6  # glibc mallopt: fill freed memory with this byte, new memory w
 GARBAGE = (0x11, 0xEE)  # the memory state of the first runs, and of the repeat
 
 
-def _launch_hook(launches: Counter[str], recording: list[bool]) -> list[tuple[Any, Any]]:
-    """Count Triton launches by kernel name (JIT and interpreter), each inside a ``proof.LAUNCH`` range."""
+def _launch_hook(log: proof.OpLog, launches: Counter[str], recording: list[bool]) -> list[tuple[Any, Any]]:
+    """Count Triton launches by kernel name (JIT and interpreter) and pause the op log inside them."""
     from triton.runtime.jit import JITFunction
 
     classes: list[Any] = [JITFunction]
@@ -57,8 +58,11 @@ def _launch_hook(launches: Counter[str], recording: list[bool]) -> list[tuple[An
             name = getattr(getattr(self, "fn", None), "__name__", "?")
             if recording[0]:
                 launches[name] += 1
-            with torch.autograd.profiler.record_function(proof.LAUNCH + name):
+            log.paused += 1
+            try:
                 return _original(self, *args, **kwargs)
+            finally:
+                log.paused -= 1
 
         cls.run = run
         installed.append((cls, run))
@@ -140,13 +144,14 @@ def _inside_triton(exc: BaseException) -> bool:
     return False
 
 
-def call(model: Any, inputs: tuple[Any, ...], device: str, where: str, first: bool) -> Any:
+def call(model: Any, inputs: tuple[Any, ...], device: str, where: str, first: bool,
+         log: proof.OpLog | None = None) -> Any:
     """One forward call with the trusted checks around it."""
     snapshot = correctness.clone_inputs(inputs)
     threads = set(threading.enumerate())
     flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     try:
-        with torch.no_grad(), torch.autograd.profiler.record_function(proof.FORWARD):
+        with torch.no_grad(), log if log is not None else contextlib.nullcontext():
             out = model(*inputs)
         _sync(device)
     except Exception as exc:  # noqa: BLE001 - classify the candidate's failure
@@ -171,28 +176,27 @@ def _to(inputs: list[Any], device: str) -> tuple[Any, ...]:
 def check_phase(spec: dict[str, Any], device: str) -> dict[str, Any]:
     """Run every case; save the outputs and the repeat of case 0; return the trace."""
     data = torch.load(spec["cases"], weights_only=True)
-    launches: Counter[str] = Counter()
-    recording = [False]
-    hooks = _launch_hook(launches, recording)
+    log, launches, recording = proof.OpLog(), Counter(), [False]
+    hooks = _launch_hook(log, launches, recording)
     model = build(load_candidate(Path(spec["source"])), data["init_inputs"], data["seed"], device)
     outputs, nbytes = [], [int(n) for n in data.get("out_nbytes", [])]
-    with proof.profiler() as prof:
+    with proof.profiler() if device == "cuda" else contextlib.nullcontext() as prof:
         for n, case in enumerate(data["cases"]):
             inputs = _to(case["inputs"], device)
             scramble(device, nbytes, GARBAGE[0])
             recording[0] = True
-            out = call(model, inputs, device, case["name"], first=n == 0)
+            out = call(model, inputs, device, case["name"], first=n == 0, log=log)
             recording[0] = False
             outputs.append(_check_output(out, inputs, case["name"]))
             del out
-    ops, gpu_kernels = proof.ops_from_profile(prof)
+    gpu_kernels = proof.gpu_kernels(prof) if prof is not None else {}
     scramble(device, nbytes, GARBAGE[1])
     inputs = _to(data["cases"][0]["inputs"], device)
     repeat = _check_output(call(model, inputs, device, "repeat of " + data["cases"][0]["name"], False), inputs, "")
     if any(cls.run is not run for cls, run in hooks):
         raise Verdict("rejected", "replaced the harness's Triton launch hook")
     torch.save({"outputs": outputs, "repeat": repeat}, spec["out"])
-    return {"trace": {"triton_kernels": dict(launches), "aten_ops": dict(ops), "gpu_kernels": dict(gpu_kernels)}}
+    return {"trace": {"triton_kernels": dict(launches), "aten_ops": dict(log.ops), "gpu_kernels": dict(gpu_kernels)}}
 
 
 def _load_problem(path: Path) -> Any:

@@ -9,10 +9,10 @@ few pure standard-library modules, read files or the environment, start threads,
 modules, keep state across calls, read tensor values on the host, or use side streams, timers,
 ``torch.compile`` or torch internals. See docs/measuring.md for why each rule exists.
 
-``ops_from_profile`` reads a torch profiler run: the aten ops dispatched inside a ``FORWARD`` range
-(the candidate's or the reference's forward) but outside any Triton launch (``LAUNCH`` ranges: the
-interpreter moves data with torch ops of its own), and the device kernels on a GPU. The evaluation worker
-profiles the candidate this way, and the trusted parent profiles the reference the same way.
+``OpLog`` (a ``TorchFunctionMode``) counts the torch calls a forward makes, outside Triton launches and
+leaving out calls on ``meta`` tensors (shape inference); on a GPU ``torch.profiler`` adds the device
+kernels that ran (``gpu_kernels``). The evaluation worker logs the candidate this way, and the trusted
+parent logs the reference the same way.
 
 Imports only the standard library and torch: the evaluation worker imports this module.
 """
@@ -23,6 +23,8 @@ import ast
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from torch.overrides import TorchFunctionMode
 
 # Torch ops that do a whole GEMM, convolution, normalisation, attention or scan: never allowed in host code.
 LIBRARY_OPS = frozenset(
@@ -44,6 +46,7 @@ HOST_OK = frozenset(
 ALLOWED_IMPORTS = frozenset(
     "torch triton math typing dataclasses __future__ itertools operator numbers enum collections".split()
 )
+_PURE_PYTHON = {"math", "operator", "itertools", "triton", "builtins", "typing", "collections", "enum", "numbers"}
 _THREADS = {"threading", "_thread", "multiprocessing", "concurrent", "asyncio"}
 _ESCAPES = {"ctypes", "cffi", "subprocess", "signal", "socket", "mmap", "resource", "pty", "ptrace"}
 _FILES = {"os", "sys", "io", "pathlib", "shutil", "glob", "tempfile", "pickle", "marshal", "shelve", "builtins"}
@@ -137,9 +140,11 @@ def _check_call(scan: _Scan, node: ast.Call, in_class_method: str) -> None:
         scan.launched.add(_dotted(node.func.value))
     if name.endswith(".run") or name.endswith(".warmup"):
         scan.launched.add(name.rsplit(".", 1)[0])
-    if last in LIBRARY_OPS:
+    # Shape inference on meta tensors, and Python's own math (math.prod), compute nothing on the data.
+    meta = bool(node.args) and all(_meta_arg(a) for a in node.args) or name.split(".")[0] in _PURE_PYTHON
+    if last in LIBRARY_OPS and not meta:
         scan.add(f"calls {name or last}: a library op doing the computation its Triton kernel should do")
-    elif last in scan.forbidden_calls and last not in HOST_OK and name not in scan.local_defs:
+    elif last in scan.forbidden_calls and last not in HOST_OK and name not in scan.local_defs and not meta:
         scan.add(f"calls {name or last}, the op the reference computes with (the kernel must do the work)")
     if last in _HOST_READS and in_class_method != "__init__":
         scan.add(f"reads tensor values on the host ({name or last}()): a data-dependent shortcut")
@@ -235,43 +240,53 @@ def defined_kernels(source: str) -> list[str]:
     return [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and _is_jit(n)]
 
 
-FORWARD = "tunesmith::forward"  # record_function range around the candidate's (or reference's) forward
-LAUNCH = "triton::"  # prefix of the range around each Triton launch (the interpreter's own ops are inside)
+def _meta_arg(node: ast.AST) -> bool:
+    """``torch.empty(shape, device='meta')``: a tensor without data, used for shape inference only."""
+    return isinstance(node, ast.Call) and any(
+        k.arg == "device" and isinstance(k.value, ast.Constant) and k.value.value == "meta" for k in node.keywords
+    )
+
+
+def _is_meta(x: Any) -> bool:
+    return getattr(getattr(x, "device", None), "type", None) == "meta"
+
+
+def _op_name(func: Any) -> str:
+    name = getattr(func, "__name__", "") or str(func)
+    if name.startswith("__") and name.endswith("__"):
+        name = name[2:-2]
+        name = name[1:] if name.startswith(("r", "i")) and name[1:] in {"matmul", "add", "mul", "sub", "truediv"} else name
+    return name
+
+
+class OpLog(TorchFunctionMode):
+    """Counts the torch calls made while active (``torch.softmax``, ``Tensor.cumsum``, ``x @ y`` as
+    ``matmul``), except while ``paused`` (a Triton launch: the interpreter's own data movement) and calls
+    whose tensors are all on the ``meta`` device (shape inference, no computation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter[str] = Counter()
+        self.paused = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+        kwargs = kwargs or {}
+        if not self.paused:
+            tensors = [a for a in (*args, *kwargs.values()) if hasattr(a, "device")]
+            if not tensors or not all(_is_meta(t) for t in tensors):
+                self.ops[_op_name(func)] += 1
+        return func(*args, **kwargs)
 
 
 def profiler() -> Any:
-    """A torch profiler for the current device: CPU ops and, on a GPU, the device kernels too."""
+    """The torch profiler for the device kernels a GPU ran (CPU ops are logged by ``OpLog``)."""
     import torch
 
-    if torch.cuda.is_available():
-        acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
-        return torch.profiler.profile(activities=acts)
-    return torch.autograd.profiler.profile()  # the legacy CPU profiler starts in milliseconds
+    return torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
 
 
-def _events(prof: Any) -> list[Any]:
-    return list(prof.events() if hasattr(prof, "events") and callable(prof.events) else prof.function_events)
-
-
-def ops_from_profile(prof: Any) -> tuple[Counter[str], Counter[str]]:
-    """(aten ops dispatched inside a ``FORWARD`` range but outside any Triton launch, device kernel names)."""
+def gpu_kernels(prof: Any) -> Counter[str]:
+    """The names of the device kernels in a finished profile, with how often each ran."""
     import torch
 
-    ops: Counter[str] = Counter()
-    kernels: Counter[str] = Counter()
-    for evt in _events(prof):
-        if getattr(evt, "device_type", None) == torch.autograd.DeviceType.CUDA:
-            kernels[evt.name] += 1
-            continue
-        if not evt.name.startswith("aten::"):
-            continue
-        parent, inside = evt.cpu_parent, False
-        while parent is not None:
-            if parent.name.startswith(LAUNCH):
-                inside = False
-                break
-            inside = inside or parent.name == FORWARD
-            parent = parent.cpu_parent
-        if inside:
-            ops[evt.name.removeprefix("aten::")] += 1
-    return ops, kernels
+    return Counter(e.name for e in prof.events() if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA)

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,30 +74,17 @@ def _inputs(module: Any, small: bool, seed: int) -> tuple[Any, ...]:
     return correctness.as_tuple(maker())
 
 
-def _run(model: Any, inputs: tuple[Any, ...], what: str) -> list[torch.Tensor]:
+def _run(model: Any, inputs: tuple[Any, ...], what: str, log: proof.OpLog | None = None) -> list[torch.Tensor]:
     try:
-        with torch.no_grad(), torch.autograd.profiler.record_function(proof.FORWARD):
-            out = model(*correctness.clone_inputs(inputs))
+        args = correctness.clone_inputs(inputs)  # the reference runs on its own copies
+        with torch.no_grad(), log if log is not None else contextlib.nullcontext():
+            out = model(*args)
     except Exception as exc:  # noqa: BLE001 - the reference failing is the problem's fault
         raise JobError(f"the reference failed on {what}: {type(exc).__name__}: {exc}"[:300], "fix the problem file") from None
     outs = correctness.output_tensors(out)
     if not outs or not all(isinstance(t, torch.Tensor) for t in outs):
         raise JobError("the reference returns something other than tensors", "return a tensor or a tuple of them")
     return [t.detach().clone() for t in outs]
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for the block (C++ log lines a user should not see)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def build_reference(path: Path, *, small: bool = False, seeds: tuple[int, ...] = SEEDS, pool: bool = False,
@@ -115,11 +100,10 @@ def build_reference(path: Path, *, small: bool = False, seeds: tuple[int, ...] =
         except Exception as exc:  # noqa: BLE001
             raise JobError(f"constructing Model failed: {type(exc).__name__}: {exc}"[:300], "fix the problem file") from None
         cases = correctness.make_cases(lambda s, _device: _inputs(module, small, s), seeds, "cpu")
-        with _quiet_stderr(), torch.autograd.profiler.profile() as prof:  # the profiler logs start/stop on fd 2
-            expected = [_run(model, cases[0].inputs, cases[0].name)]
-        expected += [_run(model, c.inputs, c.name) for c in cases[1:]]
+        log = proof.OpLog()
+        expected = [_run(model, c.inputs, c.name, log if i == 0 else None) for i, c in enumerate(cases)]
         ref = ProblemReference(Path(path), Path(path).read_text(encoding="utf-8"), init, cases, expected,
-                               ops=proof.ops_from_profile(prof)[0], seed=seed)
+                               ops=log.ops, seed=seed)
         if pool:
             ref.pool = [_inputs(module, False, s) for s in POOL_SEEDS]
             ref.pool_expected = [_run(model, p, f"timing pool {i}") for i, p in enumerate(ref.pool)]

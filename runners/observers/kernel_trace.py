@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from ..context import TrialContext
 
 LIBRARY_ATEN = frozenset(
+    "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d group_norm batch_norm instance_norm "
+    "bilinear inner outer chain_matmul matrix_power multi_head_attention_forward "
     "mm addmm bmm baddbmm matmul linear addmv mv dot vdot einsum tensordot convolution _convolution "
     "cudnn_convolution mkldnn_convolution convolution_overrideable _softmax softmax _log_softmax log_softmax "
     "native_layer_norm layer_norm _fused_rms_norm rms_norm native_batch_norm _native_batch_norm_legit "
@@ -35,6 +37,8 @@ LIBRARY_ATEN = frozenset(
 )
 # Allocation, copies and layout: fine in host code even where the reference dispatches them too.
 TRIVIAL_ATEN = frozenset(
+    "get getitem setitem len format repr bool float int index_put device dtype shape is_contiguous data_ptr "
+    "element_size type new_tensor cuda cpu requires_grad_ "
     "empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like zero_ ones ones_like full "
     "full_like fill_ new_zeros new_full new_ones arange copy_ _to_copy to clone view _unsafe_view reshape "
     "_reshape_alias as_strided detach alias expand t transpose permute select slice unsqueeze squeeze "
@@ -56,7 +60,7 @@ def analyse(trace: dict[str, Any], kernels: list[str], reference_ops: set[str] |
     gpu = {str(k): int(v) for k, v in (trace.get("gpu_kernels") or {}).items()}
     ran = sorted(k for k in launched if k in kernels)
     forbidden = LIBRARY_ATEN | (set(reference_ops) - TRIVIAL_ATEN)
-    library = sorted(f"aten::{op}" for op in ops if op in forbidden)
+    library = sorted(f"torch.{op}" for op in ops if op in forbidden)
     library += sorted(name for name in gpu if LIBRARY_KERNEL.search(name) and name not in kernels)
     findings = []
     if not ran:
