@@ -86,10 +86,22 @@ class Retriever:
         return self._lessons[key]
 
     def record_study(self, study_store: Any, study: str, signature: str, hardware: str, model: str) -> dict[str, int]:
-        """After a study: index its lessons and move the confidence of earlier lessons it tested."""
-        from tunesmith.knowledge.reflections import record_study
+        """After a study: index its lessons and move the confidence of earlier lessons it tested.
 
-        return record_study(self.store, study_store, study, signature=signature, hardware=hardware, model=model)
+        A knowledge store that cannot be written (another embedder, a full disk) never fails the study:
+        the problem is logged and the counts are zero.
+        """
+        import logging
+        import sqlite3
+
+        from tunesmith.knowledge.reflections import record_study
+        from tunesmith.runners.errors import TunesmithError
+
+        try:
+            return record_study(self.store, study_store, study, signature=signature, hardware=hardware, model=model)
+        except (TunesmithError, OSError, sqlite3.Error) as exc:
+            logging.getLogger(__name__).warning("lessons of %s not indexed in %s: %s", study, self.store.path, exc)
+            return {"indexed": 0, "confirmed": 0, "contradicted": 0}
 
 
 def open_retriever(path: str | None = None) -> Retriever | None:

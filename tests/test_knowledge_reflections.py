@@ -99,3 +99,20 @@ def test_studies_write_lessons_and_a_later_study_confirms_them(tmp_path: Path, m
         assert (x.confidence > before[x.id]) == (x.confirmations > 0)
     hits = search_lessons(KnowledgeStore(kdir), "test/synthetic", "threads seconds", 3)
     assert hits and isinstance(Lesson.model_validate(hits[0].metadata), Lesson)
+
+
+def test_a_store_of_another_embedder_never_fails_the_study(tmp_path, caplog):
+    from tunesmith.knowledge.vector.embedders import HashingEmbedder
+
+    KnowledgeStore(tmp_path, "hashing").add("reflections", [Record("x", "old lesson", {"domain": "test"})])
+    r = Retriever(KnowledgeStore(tmp_path, HashingEmbedder(64)))
+
+    class Store:
+        def reflections(self, study):
+            return [_reflection("threads=4 (was 1) changed seconds by 30 %")]
+
+        def trials(self, study, include_interrupted=False):
+            return []
+
+    assert r.record_study(Store(), "s1", "io/command", "cpu", "offline") == {"indexed": 0, "confirmed": 0, "contradicted": 0}
+    assert "not indexed" in caplog.text
