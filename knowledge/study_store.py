@@ -4,6 +4,12 @@ Write before you act: a trial is stored as ``running`` before its candidate star
 study at a time (an exclusive lock file per study); a trial left ``running`` by a killed process is
 marked failed and interrupted on the next open, and its candidate is retried.
 
+Events (the reasoning trail) are written with the next write of a trial, study or reflection, in the
+same transaction, not one commit each: a study of thousands of short trials would otherwise spend
+most of its store time committing them. Reading the events, closing the store and ``flush_events``
+write them at once; a ``kill -9`` can lose only the events emitted since the last trial write (the
+trials themselves, the source of truth, are written at once as before).
+
 ``StudyStore(path, read_only=True)`` opens the file read-only (``tune list/status/report`` never write);
 a damaged file or a foreign schema is refused with one line (``InfrastructureError``, exit code 4).
 """
@@ -16,7 +22,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,8 @@ from tunesmith.runners.types import (
     Verdict,
     utcnow,
 )
+
+MAX_PENDING_EVENTS = 64  # events held before they are written anyway
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -71,6 +79,7 @@ class StudyStore(StudyStorage):
         self.read_only = read_only
         self._locks: dict[str, int] = {}
         self._tx_lock = threading.RLock()
+        self._pending: list[tuple[str, str, str, str, str]] = []  # events not yet written (see the module doc)
         if read_only and not self.path.is_file():
             raise InfrastructureError(f"no study store at {self.path}", "run `tune run JOB` first or pass --state-dir")
         try:
@@ -93,6 +102,9 @@ class StudyStore(StudyStorage):
         conn.row_factory = sqlite3.Row
 
     def close(self) -> None:
+        if not self.read_only:
+            with self._tx_lock, suppress(InfrastructureError, sqlite3.Error):
+                self.flush_events()
         for fd in self._locks.values():
             os.close(fd)
         self._locks.clear()
@@ -102,12 +114,31 @@ class StudyStore(StudyStorage):
     def _tx(self) -> Iterator[_Guarded]:
         with self._tx_lock:  # one transaction at a time on the shared connection (trials may run in threads)
             self.db.execute("BEGIN IMMEDIATE")
+            events, self._pending = self._pending, []
             try:
+                if events:
+                    self.db.executemany("INSERT INTO events (study, ts, node, message, data) VALUES (?,?,?,?,?)", events)
                 yield self.db
             except BaseException:
                 self.db.execute("ROLLBACK")
+                self._pending[:0] = events  # written with the next transaction instead
                 raise
             self.db.execute("COMMIT")
+
+    def _write(self, sql: str, args: Any) -> _Result:
+        """One write statement: alone (autocommit) when no event is pending, else with them in one transaction."""
+        with self._tx_lock:
+            if not self._pending:
+                return self.db.execute(sql, args)
+            with self._tx() as db:
+                return db.execute(sql, args)
+
+    def flush_events(self) -> None:
+        """Write the pending events now (one transaction)."""
+        with self._tx_lock:
+            if self._pending:
+                with self._tx():
+                    pass
 
     # -- studies -------------------------------------------------------------------------------------
     def lock(self, study: str) -> None:
@@ -225,7 +256,7 @@ class StudyStore(StudyStorage):
         """Store the trial as running (before it starts) and return it with its number."""
         # One statement, so one transaction of its own: the number is the newest entry of the (study, number)
         # index plus one (no scan), and the stored row comes back with RETURNING (no second read).
-        row = self.db.execute(
+        row = self._write(
             "INSERT INTO trials (study, number, key, candidate, state, pid, started_at) VALUES (?, COALESCE("
             "(SELECT number FROM trials WHERE study=? ORDER BY number DESC LIMIT 1), 0) + 1, ?,?,?,?,?) RETURNING *",
             (study, study, candidate.key, redact(candidate.model_dump_json()), "running", os.getpid(), utcnow()),
@@ -234,14 +265,14 @@ class StudyStore(StudyStorage):
 
     def finish_trial(self, trial_id: int, measurement: Measurement) -> Trial:
         state = "done" if measurement.status == Status.OK else "failed"
-        row = self.db.execute(  # one statement: its own transaction; the updated row comes back
+        row = self._write(  # one statement (with any pending events): the updated row comes back
             "UPDATE trials SET state=?, measurement=?, finished_at=? WHERE id=? RETURNING *",
             (state, redact(measurement.model_dump_json()), utcnow(), trial_id),
         ).fetchone()
         return _trial_from_row(row)
 
     def set_verdict(self, trial_id: int, verdict: Verdict, explanation: str) -> None:
-        self.db.execute("UPDATE trials SET verdict=?, explanation=? WHERE id=?", (verdict.value, redact(explanation), trial_id))
+        self._write("UPDATE trials SET verdict=?, explanation=? WHERE id=?", (verdict.value, redact(explanation), trial_id))
 
     def trial(self, trial_id: int) -> Trial:
         row = self.db.execute("SELECT * FROM trials WHERE id=?", (trial_id,)).fetchone()
@@ -279,12 +310,15 @@ class StudyStore(StudyStorage):
 
     # -- events and reflections ---------------------------------------------------------------------
     def add_event(self, study: str, node: str, message: str, data: dict[str, Any] | None = None) -> None:
-        self.db.execute(  # a single statement is its own transaction (autocommit): no BEGIN/COMMIT round trips
-            "INSERT INTO events (study, ts, node, message, data) VALUES (?,?,?,?,?)",
-            (study, utcnow(), node, redact(message), redact(json.dumps(data or {}, default=str))),
-        )
+        row = (study, utcnow(), node, redact(message), redact(json.dumps(data or {}, default=str)))
+        with self._tx_lock:
+            self._pending.append(row)  # written with the next write (see the module doc)
+            if len(self._pending) >= MAX_PENDING_EVENTS:
+                self.flush_events()
 
     def events(self, study: str) -> list[dict[str, Any]]:
+        if self._pending:
+            self.flush_events()
         rows = self.db.execute("SELECT ts, node, message, data FROM events WHERE study=? ORDER BY id", (study,))
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
 
@@ -369,6 +403,15 @@ class _Guarded:
                 return _Result(self.conn.execute(sql, args))
         except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise  # a bug in tunesmith, not a damaged file
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from None
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        try:
+            with self.mutex:
+                self.conn.executemany(sql, rows)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
         except sqlite3.DatabaseError as exc:
             raise _damaged(self.path, exc) from None
 

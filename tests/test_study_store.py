@@ -258,3 +258,35 @@ def test_foreign_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
             StudyStore(path, read_only=read_only)
         assert "studies" in str(info.value)
     assert path.read_bytes() == before
+
+
+def test_events_are_written_with_the_next_trial_write_in_one_transaction(tmp_path: Path) -> None:
+    """Events wait for the next write (one commit per trial write, not one per event); reading them, or
+    closing the store, writes them at once; a rolled-back write keeps them for the next one."""
+    import sqlite3
+
+    store = StudyStore(tmp_path / "t.db")
+    store.open_study(job())
+
+    def on_disk() -> list[str]:
+        con = sqlite3.connect(tmp_path / "t.db")
+        try:
+            return [r[0] for r in con.execute("SELECT message FROM events ORDER BY id")]
+        finally:
+            con.close()
+
+    store.add_event("s1", "planner", "try a")
+    store.add_event("s1", "run", "running a")
+    assert on_disk() == []  # not yet: no commit of its own
+    t = store.start_trial("s1", Candidate(config={"a": 1}, origin="planner"))
+    assert on_disk() == ["try a", "running a"]  # written with the trial, in order
+    store.add_event("s1", "run", "trial #1 done")
+    store.finish_trial(t.id, Measurement(status=Status.OK, samples=[1.0], wall_s=0.1))
+    store.add_event("s1", "judge", "verdict")
+    assert [e["message"] for e in store.events("s1")][-2:] == ["trial #1 done", "verdict"]  # a read flushes
+    store.add_event("s1", "reflector", "lesson")
+    with pytest.raises(RuntimeError), store._tx():
+        raise RuntimeError("rolled back")
+    assert on_disk()[-1] == "verdict"
+    store.close()  # closing writes what is left
+    assert on_disk()[-1] == "lesson"
