@@ -60,7 +60,8 @@ def summarise(res: dict[str, Any], nbytes: int, flops: int) -> dict[str, Any]:
     return out
 
 
-def _profile(out: KernelEvaluation, c: TrialContext, scratch: Path, timeout_s: float, memory_mb: int | None) -> None:
+def _profile(out: KernelEvaluation, ref: reference.ProblemReference, c: TrialContext, scratch: Path,
+             timeout_s: float, memory_mb: int | None) -> None:
     from .evaluation import run_worker
 
     obs = next((o for o in c.observers if isinstance(o, NcuObserver)), None)
@@ -73,7 +74,8 @@ def _profile(out: KernelEvaluation, c: TrialContext, scratch: Path, timeout_s: f
         out.summary += f"\nNsight Compute: {why}; going on without hardware counters"
         return
     try:
-        run_worker(pc, scratch, "profile", False, timeout_s * 3, memory_mb)
+        run_worker(pc, scratch, "profile", False, timeout_s, memory_mb, problem=str(ref.path),  # ncu triples it
+                   pool_seeds=list(reference.POOL_SEEDS))
     except InfrastructureError as exc:
         obs.why = exc.line()
     out.summary += "\n" + obs.digest()
@@ -86,7 +88,7 @@ def run_timing(out: KernelEvaluation, ref: reference.ProblemReference, c: TrialC
     from .evaluation import run_worker
 
     res, failure = run_worker(c, scratch, "time", False, timeout_s, memory_mb, problem=str(ref.path),
-                              samples=100, min_ms=100.0, compile_baseline=True)
+                              pool_seeds=list(reference.POOL_SEEDS), samples=100, min_ms=100.0, compile_baseline=True)
     if failure is not None or res is None:
         out.status, out.detail = failure or ("runtime_error", "the timing worker wrote no result")
         return out
@@ -109,6 +111,6 @@ def run_timing(out: KernelEvaluation, ref: reference.ProblemReference, c: TrialC
     parts += [f"{b} {t[b]['median_ms']:.4g} ms ({t['speedup_' + b]:.2f}x)" for b in ("eager", "compile") if b in t]
     out.summary = "; ".join(parts) + (f" [{'; '.join(t['flags'])}]" if t["flags"] else "")
     out.detail += "; " + "; ".join(parts)
-    _profile(out, c, scratch, timeout_s, memory_mb)
+    _profile(out, ref, c, scratch, timeout_s, memory_mb)
     out.summary = out.summary.strip()
     return out

@@ -11,7 +11,7 @@ never sees them. It builds ``ModelNew`` with the parent's seed and init inputs a
   runs again after the memory state was changed (allocator garbage, another malloc perturb byte), so
   output read from uninitialised memory shows up as a difference.
 - ``time`` (GPU): candidate, eager reference and ``torch.compile``d reference interleaved with an L2
-  flush before every call (``timing.bench_interleaved``), on the parent's pool of fresh inputs; the
+  flush before every call (``timing.bench_interleaved``), on a pool of fresh full-size inputs (the parent draws the same ones to check against); the
   last output of every slot is saved for the parent to check.
 - ``profile`` (GPU, under Nsight Compute): one warm-up call, then one call between profiler start/stop.
 
@@ -206,6 +206,15 @@ def _load_problem(path: Path) -> Any:
     return module
 
 
+def _pool(problem: Any, spec: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The timing inputs: the problem's full-size maker under the parent's pool seeds (it draws the same)."""
+    pool = []
+    for seed in spec["pool_seeds"]:
+        torch.manual_seed(int(seed))
+        pool.append(_to(list(correctness.as_tuple(problem.get_inputs())), "cuda"))
+    return pool
+
+
 def time_phase(spec: dict[str, Any]) -> dict[str, Any]:
     """Candidate, eager and torch.compile'd reference interleaved on the pool, L2 flushed before each call."""
     data = torch.load(spec["cases"], weights_only=True)
@@ -216,7 +225,7 @@ def time_phase(spec: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the trusted reference failing is not the candidate's fault
         raise Verdict("infrastructure", f"the reference failed to build: {first_line(exc)}") from None
     model = build(load_candidate(Path(spec["source"])), data["init_inputs"], data["seed"], "cuda")
-    pool = [_to(p, "cuda") for p in data["pool"]]
+    pool = _pool(problem, spec)
     snapshots = [correctness.clone_inputs(p) for p in pool]
     last: dict[int, Any] = {}
     fns: dict[str, Any] = {}
@@ -264,8 +273,8 @@ def time_phase(spec: dict[str, Any]) -> dict[str, Any]:
 def profile_phase(spec: dict[str, Any]) -> dict[str, Any]:
     """One untimed warm-up call, then one call between cudaProfilerStart and Stop (for Nsight Compute)."""
     data = torch.load(spec["cases"], weights_only=True)
+    inputs = _pool(_load_problem(Path(spec["problem"])), spec)[0]
     model = build(load_candidate(Path(spec["source"])), data["init_inputs"], data["seed"], "cuda")
-    inputs = _to(data["pool"][0], "cuda")
     call(model, inputs, "cuda", "warm-up", True)
     torch.cuda.profiler.start()
     call(model, inputs, "cuda", "profiled call", False)
