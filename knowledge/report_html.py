@@ -141,7 +141,9 @@ def _parallel(runs: list[Trial], metric: str) -> dict[str, Any] | None:
     dims.append({"label": metric, "values": ys})
     data = [{"type": "parcoords", "dimensions": dims,
              "line": {"color": ys, "colorscale": "Viridis", "showscale": True}}]
-    return {"data": data, "layout": _layout("Parallel coordinates (first runs; colour: median)")}
+    layout = _layout("Parallel coordinates (first runs; colour: median)")
+    layout["margin"] = {"l": 60, "r": 60, "t": 100, "b": 40}  # room for the axis labels under the title
+    return {"data": data, "layout": layout}
 
 
 def _importance(ranked: dict[str, float]) -> dict[str, Any] | None:
@@ -149,7 +151,8 @@ def _importance(ranked: dict[str, float]) -> dict[str, Any] | None:
         return None
     names = list(ranked)[::-1]
     data = [{"type": "bar", "orientation": "h", "x": [ranked[n] for n in names], "y": names}]
-    return {"data": data, "layout": _layout("Parameter importance (fANOVA)", xaxis={"title": {"text": "importance"}})}
+    return {"data": data, "layout": _layout("Parameter importance (fANOVA)", xaxis={"title": {"text": "importance"}},
+                                            yaxis={"automargin": True})}  # long parameter names stay whole
 
 
 def _spread(sides: list[tuple[str, list[float]]], metric: str, basis: str) -> dict[str, Any] | None:
