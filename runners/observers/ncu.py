@@ -99,7 +99,11 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
         return []
     head = rows[0]
     kernels: dict[str, dict[str, Any]] = {}
+    if not {"ID", "Kernel Name"} <= set(head):
+        return []
     if "Metric Name" in head:  # long layout: one row per (kernel, metric)
+        if "Metric Value" not in head:
+            return []
         ix = {name: head.index(name) for name in ("ID", "Kernel Name", "Metric Name", "Metric Value")}
         for row in rows[1:]:
             if len(row) < len(head):
