@@ -15,7 +15,14 @@ from tunesmith.runners.base import RunResult, RunSpec
 from tunesmith.runners.context import TrialContext
 from tunesmith.runners.observers import OBSERVERS
 from tunesmith.runners.observers import ncu as ncu_mod
-from tunesmith.runners.observers.ncu import METRICS, NcuObserver, digest_kernel, ncu_command, parse_csv, verdict
+from tunesmith.runners.observers.ncu import (
+    METRICS,
+    NcuObserver,
+    digest_kernel,
+    ncu_command,
+    parse_csv,
+    verdict,
+)
 from tunesmith.runners.types import Measurement, Status
 
 DATA = Path(__file__).resolve().parent / "data" / "ncu"
