@@ -6,14 +6,20 @@ file stays small however long the study runs. ``synchronous=NORMAL`` in WAL mode
 on every commit; a killed process loses nothing (the operating system still holds what was written),
 only a power cut can lose the last commits, after which the study resumes from an earlier checkpoint
 (the study store, the source of truth, makes that safe: finished trials are never run again).
+
+A step's pending writes (``put_writes``) are committed together with the checkpoint that follows them
+(``put``), in one transaction instead of two: between the two nothing happens that a resume would need
+(the graph's next checkpoint is written right after; a kill in between resumes from the previous one and
+runs the step again, which the nodes are written to allow).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -21,14 +27,33 @@ KEEP = 8  # newest checkpoints kept per thread (resume needs one; a few more hel
 PRUNE_EVERY = 50  # graph steps between two prunes (about ten trials)
 
 
+class BatchedSaver(SqliteSaver):
+    """LangGraph's ``SqliteSaver`` whose ``put_writes`` is committed with the next ``put`` (one commit per step)."""
+
+    _defer = False
+
+    def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
+        self._defer = True  # graph steps run one at a time (durability="sync"): no other call is in flight
+        try:
+            super().put_writes(config, writes, task_id, task_path)
+        finally:
+            self._defer = False
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """The saver's cursor; inside ``put_writes`` it leaves the transaction open for the next commit."""
+        with super().cursor(transaction=transaction and not self._defer) as cur:
+            yield cur
+
+
 @contextmanager
 def open_checkpointer(path: Path) -> Iterator[SqliteSaver]:
-    """A ``SqliteSaver`` on ``path`` in WAL mode with ``synchronous=NORMAL``; closed on exit."""
+    """A ``BatchedSaver`` on ``path`` in WAL mode with ``synchronous=NORMAL``; closed on exit."""
     conn = sqlite3.connect(path, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        yield SqliteSaver(conn)
+        yield BatchedSaver(conn)
     finally:
         conn.close()
 

@@ -235,3 +235,24 @@ def test_checkpoints_are_pruned_in_wal_mode_and_a_killed_study_resumes(tmp_path:
     db = sqlite3.connect(tmp_path / "checkpoints.db")
     assert db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] <= KEEP
     db.close()
+
+
+def test_a_step_commits_its_writes_with_its_checkpoint(tmp_path: Path) -> None:
+    """put_writes leaves its rows for the next put to commit: one commit per graph step, nothing lost."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from tunesmith.agents.checkpoints import open_checkpointer
+
+    def rows(table: str) -> int:
+        con = sqlite3.connect(tmp_path / "c.db")
+        try:
+            return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        finally:
+            con.close()
+
+    with open_checkpointer(tmp_path / "c.db") as saver:
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": "1"}}
+        saver.put_writes(config, [("queue", [])], "task")
+        assert saver.conn.in_transaction and rows("writes") == 0  # left open: not committed on its own
+        saver.put(config, empty_checkpoint(), {}, {})
+        assert not saver.conn.in_transaction and rows("writes") == 1 and rows("checkpoints") == 1
