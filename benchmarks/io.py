@@ -54,7 +54,7 @@ PAIRS: dict[str, dict[str, Any]] = {
     },
     "metadata-gluster": {
         "job": "examples/io/metadata/job.toml", "fs": "gluster",
-        "space": {"fanout": {"values": [1]}, "stats": {"values": [0, 8]}, "size_bytes": {"values": [512]},
+        "space": {"fanout": {"values": [1, 16]}, "stats": {"values": [2]}, "size_bytes": {"values": [512]},
                   "fsync": {"values": ["each", "end"]}},
         "fs_params": {"write_behind": (WB, {"kind": "bool", "default": True})},
     },
@@ -66,13 +66,13 @@ PAIRS: dict[str, dict[str, Any]] = {
     },
     "hdf5-juicefs": {
         "job": "examples/io/hdf5_writer/job.toml", "fs": "juicefs",
-        "space": {"rows_per_write": {"values": [8, 512]}, "chunk_rows": {"values": [0, 256]},
+        "space": {"rows_per_write": {"values": [8, 64, 512]}, "chunk_rows": {"values": [0, 16, 256]},
                   "alignment_kib": {"values": [0, 1024]}, "meta_block_kib": {"values": [2]}, "cache_mib": {"values": [1]}},
         "fs_params": {"writeback": ("writeback", {"kind": "bool", "default": False})},
     },
     "checkpoint-gluster": {
         "job": "examples/checkpoint_io/job.toml", "fs": "gluster", "workload": {"size_mb": 32},
-        "space": {"fsync": {"values": ["per_chunk", "per_file"]}, "chunk_kib": {"values": [64, 1024, 16384]},
+        "space": {"fsync": {"values": ["per_chunk", "per_file", "end_syncfs"]}, "chunk_kib": {"values": [64, 1024, 16384]},
                   "threads": {"values": [1, 4]}, "layout": {"values": ["single"]}},
     },
 }
@@ -261,7 +261,8 @@ def replays(table_path: Path, repeats: int) -> dict[str, dict[str, Any]]:
                 continue
             fr = [fraction(table, simulate(strategy, table_path, seed=s, budget=budget, samples=1))
                   for s in range(repeats)]
-            out[f"{strategy}@{budget}"] = {"median": median(fr), "min": min(fr), "fractions": fr}
+            out[f"{strategy}@{budget}"] = {"median": median(fr), "mean": sum(fr) / len(fr), "min": min(fr),
+                                           "share_95": sum(f >= 0.95 for f in fr) / len(fr), "fractions": fr}
     return out
 
 
@@ -324,12 +325,13 @@ def render(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     cols = ["tunesmith_live@5", "offline_planner@5", "tpe@5", "tpe@20", "random@5", "random@20"]
-    table = Table(title=f"fraction of the sweep's optimum reached (replays: median over {results['repeats']} seeds)")
+    table = Table(title="fraction of the sweep's optimum reached; replays: median over "
+                  f"{results['repeats']} seeds (share of seeds at >= 95 %)")
     for c in ("pair", "configs", "optimum", *cols):
         table.add_column(c, justify="left" if c == "pair" else "right", no_wrap=True)
     for e in results["pairs"]:
         cells = [f"{e['tunesmith_live@5']:.0%}" if "tunesmith_live@5" in e else "-"]
-        cells += [f"{e['replays'][c]['median']:.0%}" for c in cols[1:]]
+        cells += [f"{e['replays'][c]['median']:.0%} ({e['replays'][c]['share_95']:.0%})" for c in cols[1:]]
         table.add_row(e["pair"], str(e["configs"]), f"{e['optimum']:.4g} {e['metric']}", *cells)
     Console(width=160).print(table)
 
@@ -353,13 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(OSError, ValueError, KeyError):
         previous = {e["pair"]: e for e in json.loads(Path(args.json).read_text())["pairs"]}
     results: dict[str, Any] = {"repeats": args.repeats, "budgets": list(BUDGETS), "pairs": []}
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.pair or list(PAIRS):
         results["pairs"].append(run_pair(name, PAIRS[name], args, log))
         previous.pop(name, None)
-    results["pairs"] += list(previous.values())  # pairs not rerun keep their last result
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1, default=str))
+        kept = [e for n, e in previous.items() if n in PAIRS]  # pairs not rerun keep their last result
+        out.write_text(json.dumps({**results, "pairs": results["pairs"] + kept}, indent=1, default=str))
+    results["pairs"] += [e for n, e in previous.items() if n in PAIRS]
     render(results)
     print(f"wrote {out}")
     return 0
