@@ -38,7 +38,6 @@ METRICS: dict[str, str] = {  # short name -> Nsight Compute metric
     "limit_registers": "launch__occupancy_limit_registers",
     "limit_shared_mem": "launch__occupancy_limit_shared_mem",
     "limit_warps": "launch__occupancy_limit_warps",
-    "limit_blocks": "launch__occupancy_limit_blocks",
     "registers_per_thread": "launch__registers_per_thread",
     "smem_static_bytes": "launch__shared_mem_per_block_static",
     "smem_dynamic_bytes": "launch__shared_mem_per_block_dynamic",
@@ -52,15 +51,12 @@ METRICS: dict[str, str] = {  # short name -> Nsight Compute metric
     "l2_hit_pct": "lts__t_sector_hit_rate.pct",
     "l1_hit_pct": "l1tex__t_sector_hit_rate.pct",
     "pipe_fma_pct": "sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active",
-    "pipe_alu_pct": "sm__pipe_alu_cycles_active.avg.pct_of_peak_sustained_active",
     "pipe_tensor_pct": "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active",
     "pipe_lsu_pct": "sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active",
     "stall_long_scoreboard": _STALL.format("long_scoreboard"),
     "stall_barrier": _STALL.format("barrier"),
     "stall_math_throttle": _STALL.format("math_pipe_throttle"),
     "stall_mio_throttle": _STALL.format("mio_throttle"),
-    "stall_short_scoreboard": _STALL.format("short_scoreboard"),
-    "stall_wait": _STALL.format("wait"),
 }
 _SHORT = {v: k for k, v in METRICS.items()}
 PERMISSION = "ERR_NVGPUCTRPERM"
@@ -125,7 +121,7 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
 
 
 def _limiter(k: dict[str, Any]) -> str:
-    limits = {name: k[f"limit_{name}"] for name in ("registers", "shared_mem", "warps", "blocks") if f"limit_{name}" in k}
+    limits = {name: k[f"limit_{name}"] for name in ("registers", "shared_mem", "warps") if f"limit_{name}" in k}
     return min(limits, key=lambda n: limits[n]) if limits else "unknown"
 
 
