@@ -103,6 +103,18 @@ def toml_dump(data: dict[str, Any], prefix: str = "") -> str:
     return text
 
 
+def fs_option_docs(kind: str) -> dict[str, Any]:
+    """The file system's documented options, from its own help output (``runners/filesystems/options.py``)."""
+    from tunesmith.runners.filesystems import options
+    from tunesmith.runners.filesystems.juicefs import juicefs_bin
+
+    if kind == "gluster":
+        docs = options.parse_gluster_help(options.help_text(["gluster", "volume", "set", "help"]))
+    else:
+        docs = options.parse_juicefs_help(options.help_text([juicefs_bin(), "mount", "--help"]))
+    return {d.name: d for d in docs}
+
+
 def pair_job(name: str, pair: dict[str, Any], out_dir: Path, scope: str, *, live: bool) -> dict[str, Any]:
     """The example job for one pair: absolute script path, output on the file system, narrowed space."""
     path = ROOT / pair["job"]
@@ -112,8 +124,10 @@ def pair_job(name: str, pair: dict[str, Any], out_dir: Path, scope: str, *, live
     if "command" in workload:
         workload["command"] = [str(path.parent / a) if (path.parent / a).is_file() else a for a in workload["command"]]
         params = dict(workload.get("params", {}))
+        docs = fs_option_docs(pair["fs"]) if pair.get("fs_params") else {}
         for pname, (option, fields) in pair.get("fs_params", {}).items():
-            params[pname] = {**fields, "apply": "setting", "setting": f"{pair['fs']}:{scope}:{option}"}
+            params[pname] = {**fields, "apply": "setting", "setting": f"{pair['fs']}:{scope}:{option}",
+                             "help": docs[option].description[:200] if option in docs else ""}
         workload["params"] = params
     elif workload.get("script"):
         workload["script"] = str(path.parent / workload["script"])
