@@ -162,8 +162,10 @@ def filesystem(kind: str, root: Path, ledger: Any):
 
 
 # -- the exhaustive sweep --------------------------------------------------------------------------------
-def sweep(job_data: dict[str, Any], ledger: Any, scratch: Path, rounds: int, table_path: Path, log: Any) -> None:
-    """Every config of the narrowed space, one run each per round, rounds interleaved; a replay table."""
+def sweep(job_data: dict[str, Any], ledger: Any, scratch: Path, rounds: int, table_path: Path, log: Any,
+          merge: bool = False) -> None:
+    """Every config of the narrowed space, one run each per round, rounds interleaved; a replay table
+    (``merge``: the new rounds' samples are added to the table already there)."""
     from tunesmith.runners.context import TrialContext
     from tunesmith.runners.job import parse_job
     from tunesmith.runners.local import LocalRunner
@@ -195,6 +197,15 @@ def sweep(job_data: dict[str, Any], ledger: Any, scratch: Path, rounds: int, tab
                     samples[i] += m.samples
                 log(f"  round {r + 1}/{rounds} [{i + 1}/{len(configs)}] {config}: "
                     + (failed.get(i) or f"{m.samples[0]:.4g}"))
+        if merge and table_path.is_file():  # more rounds for a table recorded before: samples appended
+            old = {json.dumps(r.config, sort_keys=True): r for r in ReplayTable.load(table_path).records}
+            for i, c in enumerate(configs):
+                prev = old.get(json.dumps(c, sort_keys=True))
+                if prev is not None and prev.status.value != "ok":
+                    failed.setdefault(i, f"{prev.status.value}: {prev.detail}")
+                elif prev is not None:
+                    samples[i] = prev.samples + samples[i]
+            rounds += ReplayTable.load(table_path).repeats or 0
         plain = space.model_copy(update={"params": tuple(p.model_copy(update={"apply": "arg", "setting": ""})
                                                            for p in space.params)})
         records = [ReplayRecord(config=c, samples=samples[i]) if i not in failed else
@@ -287,7 +298,7 @@ def run_pair(name: str, pair: dict[str, Any], args: argparse.Namespace, log: Any
 
     table_path = HERE / "data" / f"io_{name.replace('-', '_')}.json"
     entry: dict[str, Any] = {"pair": name, "fs": pair["fs"], "job": pair["job"], "table": str(table_path.relative_to(ROOT))}
-    need_sweep = args.resweep or not table_path.is_file()
+    need_sweep = args.resweep or args.add_rounds or not table_path.is_file()
     if not args.replay_only and (need_sweep or not args.no_live):
         base = Path(args.scratch).absolute() / name
         shutil.rmtree(base, ignore_errors=True)
@@ -295,10 +306,10 @@ def run_pair(name: str, pair: dict[str, Any], args: argparse.Namespace, log: Any
         ledger = ChangeLedger(base / "bench-changes.jsonl")
         with filesystem(pair["fs"], base / "fs", ledger) as (out_dir, scope):
             if need_sweep:
-                log(f"{name}: sweeping ({args.rounds} interleaved rounds)")
+                log(f"{name}: sweeping ({args.add_rounds or args.rounds} interleaved rounds{' added' if args.add_rounds else ''})")
                 started = time.perf_counter()
-                sweep(pair_job(name, pair, out_dir, scope, live=False), ledger, base / "sweep", args.rounds,
-                      table_path, log)
+                sweep(pair_job(name, pair, out_dir, scope, live=False), ledger, base / "sweep",
+                      args.add_rounds or args.rounds, table_path, log, merge=bool(args.add_rounds))
                 entry["sweep_seconds"] = time.perf_counter() - started
             if not args.no_live:
                 log(f"{name}: tune run, 5 trials, offline planner")
@@ -356,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved sweep rounds (one run per config each)")
     parser.add_argument("--repeats", type=int, default=20, help="seeds per replayed strategy")
     parser.add_argument("--resweep", action="store_true", help="sweep again even where a table exists")
+    parser.add_argument("--add-rounds", type=int, default=0, help="add this many rounds to the recorded tables")
     parser.add_argument("--replay-only", action="store_true", help="no file system, sweep or live run")
     parser.add_argument("--no-live", action="store_true", help="skip the live tune run (reuse the last one's configs)")
     parser.add_argument("--scratch", default=str(Path(tempfile.gettempdir()) / "tunesmith-io-bench"))
