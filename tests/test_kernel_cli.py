@@ -123,6 +123,7 @@ def test_generate_verify_store_and_answer_from_the_library(tmp_path: Path) -> No
     assert "study" not in again.stdout  # no new search
 
 
+@pytest.mark.slow  # traces the reference in a fresh process (~10 s here); the pty test below is the quick one
 def test_uncovered_pattern_without_an_llm_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "conv.py").write_text(CONV)
     res = tune("conv.py", "--llm", "off", "--state-dir", "state", cwd=tmp_path, timeout=120)
