@@ -1,13 +1,14 @@
 """The one file that wires the agent graph.
 
-    plan ──> evaluate ──> plan ...        evaluate = code -> run -> judge (-> run -> judge: re-measure an
-      │         │                         apparent win before declaring it) -> reflect, in one step
+    plan ──> evaluate ──> evaluate ...    evaluate = code -> run -> judge (-> run -> judge: re-measure an
+      │         │                         apparent win before declaring it) -> reflect -> plan the next
+      │         │                         round, in one step (one checkpoint per round)
       └──> confirm <─┘  (budget spent, space exhausted, patience, the planner stops)
               └──> finish ──> END   (confirm: the best and the default re-measured, interleaved)
 
-Two graph steps (two checkpoints) per round: the planner's (so a resume never asks an LLM again for a
-round it already planned) and the evaluation's (``nodes/evaluate.py``, which explains why a kill inside
-it loses nothing).
+``plan`` is the first step (and the one a study that stops before running anything ends in); after
+that each round is one ``evaluate`` step (``nodes/evaluate.py`` says why a kill inside it loses nothing
+and why a resume never plans a round twice).
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ def _after_plan(state: StudyState) -> str:
 
 
 def _after_evaluate(state: StudyState) -> str:
-    return "confirm" if state.get("stop_reason") else "plan"
+    return "confirm" if state.get("stop_reason") and not state.get("proposals") else "evaluate"
 
 
 def build_graph(session: TuningSession, checkpointer: Any = None) -> Any:
-    """Compile the planner → evaluate (coder, run, judge, reflector) loop, then confirm and finish, around one session."""
+    """Compile the planner, then the evaluate loop (coder, run, judge, reflector, planner), then confirm and
+    finish, around one session."""
     graph = StateGraph(StudyState)
     graph.add_node("plan", partial(plan, session=session))
     graph.add_node("evaluate", partial(evaluate, session=session))
@@ -43,7 +45,7 @@ def build_graph(session: TuningSession, checkpointer: Any = None) -> Any:
 
     graph.add_edge(START, "plan")
     graph.add_conditional_edges("plan", _after_plan, {"evaluate": "evaluate", "confirm": "confirm"})
-    graph.add_conditional_edges("evaluate", _after_evaluate, {"plan": "plan", "confirm": "confirm"})
+    graph.add_conditional_edges("evaluate", _after_evaluate, {"evaluate": "evaluate", "confirm": "confirm"})
     graph.add_edge("confirm", "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer)

@@ -256,3 +256,32 @@ def test_a_step_commits_its_writes_with_its_checkpoint(tmp_path: Path) -> None:
         assert saver.conn.in_transaction and rows("writes") == 0  # left open: not committed on its own
         saver.put(config, empty_checkpoint(), {}, {})
         assert not saver.conn.in_transaction and rows("writes") == 1 and rows("checkpoints") == 1
+
+
+def test_a_trial_killed_before_its_verdict_is_judged_on_resume(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """One graph step per round: a kill between the run and the judge leaves a finished trial without a
+    verdict; the resumed step hands it to the judge (it is not run again)."""
+    import tunesmith.agents.nodes.evaluate as evaluate_node
+
+    calls = {"n": 0}
+    real_judge = evaluate_node.judge
+
+    def judge_then_die(state, session):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt  # the sixth round's trial is stored, its verdict is not
+        return real_judge(state, session)
+
+    monkeypatch.setattr(evaluate_node, "judge", judge_then_die)
+    with pytest.raises(KeyboardInterrupt), open_session(fast_job(12), tmp_path) as session:
+        drive(session)
+    unjudged = [t for t in StudyStore(tmp_path / "tunesmith.db").trials("fast")
+                if t.verdict is None and t.candidate.origin != "remeasure"]
+    assert len(unjudged) == 1 and unjudged[0].measurement is not None
+    monkeypatch.setattr(evaluate_node, "judge", real_judge)
+    with open_session(fast_job(12), tmp_path) as session:
+        outcome = drive(session)
+    firsts = [t for t in outcome.trials if t.candidate.origin not in ("remeasure", "final")]
+    assert len(firsts) == 12 and len({t.candidate.key for t in firsts}) == 12  # nothing ran twice
+    assert all(t.verdict is not None for t in firsts)
+    assert next(t for t in firsts if t.id == unjudged[0].id).verdict is not None

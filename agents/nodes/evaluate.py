@@ -1,13 +1,15 @@
-"""Evaluate node: one graph step that codes, runs, judges and reflects on a round's proposals.
+"""Evaluate node: one graph step per round: code, run, judge and reflect, then plan the next round.
 
-The coder, run, judge and reflector stay separate functions (each testable alone, each with its own
-module); this node calls them in the order the loop needs them (code, run, judge, then run and judge
-again while the judge queues the back-to-back re-measure of an apparent win, then reflect). Running them
-as one LangGraph step means one checkpoint per round after the planner's, not four: a study of
-thousands of millisecond trials spends its time in the runs, not in the graph's bookkeeping.
+The coder, run, judge, reflector and planner stay separate functions (each testable alone, each with
+its own module); this node calls them in the order the loop needs them (code, run, judge, then run and
+judge again while the judge queues the back-to-back re-measure of an apparent win, then reflect, then
+the planner's proposals for the next round unless the study stops). Running them as one LangGraph step
+means one checkpoint per round, not five: a study of thousands of millisecond trials spends its time in
+the runs, not in the graph's bookkeeping. The checkpoint holds the next round's proposals, so a resumed
+study never asks the planner (an LLM) again for a round it already planned.
 
 A kill inside the step loses no measurement, because the store is the source of truth: on resume the
-step starts again from the planner's checkpoint (its proposals), the coder skips what already finished,
+step starts again from the previous checkpoint (its proposals), the coder skips what already finished,
 and the trials of those proposals that finished without a verdict (killed before the judge, or an
 apparent win killed during its re-measure: the judge stores no verdict until the win is decided) are
 handed to the judge again. The judge's first look is seeded, so it reaches the same decision; a
@@ -22,17 +24,19 @@ from tunesmith.agents.budget import rejected_before_running
 from tunesmith.agents.nodes.coder import code
 from tunesmith.agents.nodes.execute import run
 from tunesmith.agents.nodes.judge import judge
+from tunesmith.agents.nodes.planner import plan
 from tunesmith.agents.nodes.reflector import reflect
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
 from tunesmith.runners.types import Candidate
 
 _OUT = ("proposals", "queue", "finished", "judged", "comparisons", "incumbent", "awaiting_confirmation",
-        "stop_reason")  # the state keys this step may change
+        "stop_reason", "round")  # the state keys this step may change
 
 
 def evaluate(state: StudyState, session: TuningSession) -> dict[str, Any]:
-    """Code, run, judge (re-measuring an apparent win) and reflect on the round's proposals, in one step."""
+    """Code, run, judge (re-measuring an apparent win) and reflect on the round's proposals, then plan the
+    next round unless the study stops, in one step."""
     work: dict[str, Any] = dict(state)
     unjudged = unjudged_proposals(work, session) if session.take_resume_check() else []
     work.update(code(work, session))  # type: ignore[arg-type]
@@ -43,6 +47,8 @@ def evaluate(state: StudyState, session: TuningSession) -> dict[str, Any]:
         work.update(run(work, session))  # type: ignore[arg-type]
         work.update(judge(work, session))  # type: ignore[arg-type]
     work.update(reflect(work, session))  # type: ignore[arg-type]
+    if not work.get("stop_reason"):
+        work.update(plan(work, session))  # type: ignore[arg-type]
     return {k: work[k] for k in _OUT if k in work}
 
 
