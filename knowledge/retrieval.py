@@ -10,6 +10,7 @@ a study without one pays nothing.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,19 @@ class KnowledgeHit(BaseModel):
     score: float = Field(description="relevance in [0, 1], higher is closer")
     citation: str = Field("", description="source, section and line range (or the evidence trials of a lesson)")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset("a an and are as at be by for from how i in is it of on or so than that the this to was what when "
+                  "which why with does do should can".split())
+# Weight of word overlap against similarity of meaning, chosen on the benchmark's questions
+# (benchmarks/knowledge.py reports both the blend and vectors alone).
+LEXICAL_WEIGHT = 0.4
+
+
+def _stems(text: str) -> set[str]:
+    """Lower-case words without stop words, cut to five letters (a crude stem: buffer/buffering)."""
+    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def _citation(collection: str, m: Match) -> str:
@@ -44,9 +58,11 @@ class Retriever:
     similarity weighted by its confidence, so a weak lesson ranks below a strong one of equal text match.
     """
 
-    def __init__(self, store: KnowledgeStore, collections: tuple[str, ...] = ("manuals", "reflections")) -> None:
+    def __init__(self, store: KnowledgeStore, collections: tuple[str, ...] = ("manuals", "reflections"),
+                 lexical: float = LEXICAL_WEIGHT) -> None:
         self.store = store
         self.collections = collections
+        self.lexical = lexical
         self._lessons: dict[tuple[str, str, int], list[KnowledgeHit]] = {}
 
     def search(self, query: str, k: int, filters: dict[str, str]) -> list[KnowledgeHit]:
@@ -61,9 +77,10 @@ class Retriever:
                 self.store.collection(col)  # an unknown name is a one-line KnowledgeError
             if not self.store.exists:
                 continue
-            for m in self.store.query(col, query, k, where):
+            pool = self.store.query(col, query, max(4 * k, 20) if self.lexical else k, where)
+            for m in sorted(pool, key=lambda m: self._blend(query, m), reverse=True)[:k]:
                 md = dict(m.record.metadata)
-                score = m.score
+                score = round(self._blend(query, m), 4)
                 if col == "reflections":
                     score = round(score * (0.5 + 0.5 * float(md.get("confidence", 0.5))), 4)
                 text = m.record.text.split("\n", 1)[1] if col == "manuals" and "\n" in m.record.text else m.record.text
@@ -71,6 +88,14 @@ class Retriever:
                                          score=score, citation=_citation(col, m), metadata={**md, "id": m.record.id}))
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits[:k]
+
+    def _blend(self, query: str, m: Match) -> float:
+        """Similarity of meaning blended with the share of the query's word stems the text contains."""
+        if not self.lexical:
+            return m.score
+        wanted = _stems(query)
+        overlap = len(wanted & _stems(m.record.text)) / len(wanted) if wanted else 0.0
+        return (1 - self.lexical) * m.score + self.lexical * overlap
 
     def lessons_for(self, signature: str, context: str, k: int = 5) -> list[KnowledgeHit]:
         """Lessons and rules for a workload (``domain/...`` signature) and its description, kept per study."""
