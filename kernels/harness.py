@@ -46,6 +46,10 @@ _GUARDED = [
     (correctness, "compare"),
     (correctness, "changed_inputs"),
     (timing, "bench_interleaved"),
+    (torch, "save"),
+    (torch.Tensor, "to"),
+    (torch.Tensor, "clone"),
+    (torch.Tensor, "detach"),
 ]
 _ORIGINALS = [getattr(owner, name) for owner, name in _GUARDED]
 

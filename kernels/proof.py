@@ -106,6 +106,7 @@ class _Scan:
     launched: set[str] = field(default_factory=set)
     submodules: set[str] = field(default_factory=set)
     local_defs: set[str] = field(default_factory=set)  # functions and classes the source defines itself
+    module_names: set[str] = field(default_factory=set)  # names bound to modules or their attributes
 
     def add(self, text: str) -> None:
         if text not in self.findings:
@@ -153,6 +154,8 @@ def _check_call(scan: _Scan, node: ast.Call, in_class_method: str) -> None:
         scan.add(f"uses {name}: work on a side stream or a graph escapes the timer")
     elif name.startswith("torch.cuda.") and last in {"Event", "synchronize", "_sleep"}:
         scan.add(f"uses {name}: touches the timer")
+    if name.startswith("torch.utils.cpp_extension"):
+        scan.add(f"calls {name}: builds a C++/CUDA extension instead of a Triton kernel")
     if name.startswith(("torch.compile", "torch.jit", "torch.ops", "torch._", "torch.library")):
         scan.add(f"calls {name}: torch.compile, TorchScript or torch internals instead of its own kernel")
     if name.startswith("torch.backends") or last == "set_float32_matmul_precision":
@@ -162,10 +165,24 @@ def _check_call(scan: _Scan, node: ast.Call, in_class_method: str) -> None:
         scan.add(f"calls the library module self.{name[5:]} in forward instead of its own kernel")
 
 
+def _module_names(tree: ast.Module) -> set[str]:
+    """Names bound by imports (``import torch as T``), and names assigned from them (``E = T.cuda.Event``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+    for node in tree.body:  # module-level aliases of module attributes
+        if isinstance(node, ast.Assign) and _dotted(node.value).split(".")[0] in names | _MODULE_ROOTS:
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
 def _check_assign_target(scan: _Scan, target: ast.AST, method: str) -> None:
     base = target.value if isinstance(target, ast.Subscript) else target
     dotted = _dotted(base)
-    if isinstance(base, ast.Attribute) and dotted.split(".")[0] in _MODULE_ROOTS:
+    if isinstance(base, ast.Attribute) and dotted.split(".")[0] in _MODULE_ROOTS | scan.module_names:
         scan.add(f"patches {dotted}: assigning to a module or library attribute")
     elif method not in ("", "__init__") and dotted.startswith("self."):
         scan.add(f"keeps state across calls: {method} assigns {dotted} (an output cache)")
@@ -177,6 +194,7 @@ def static_findings(source: str, reference_source: str = "") -> list[str]:
     scan = _Scan(forbidden_calls=reference_ops(reference_source))
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     scan.local_defs = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    scan.module_names = _module_names(tree)
     model_new = next((c for c in classes if c.name == "ModelNew"), None)
     if model_new is not None:
         for base in model_new.bases:
@@ -219,6 +237,8 @@ def static_findings(source: str, reference_source: str = "") -> list[str]:
             scan.add("uses the @ operator: a library matmul instead of its own kernel")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr not in _DUNDER_OK:
             scan.add(f"reaches into internals ({node.attr})")
+        elif isinstance(node, ast.Name) and node.id.startswith("__") and node.id not in _DUNDER_OK:
+            scan.add(f"reaches into internals ({node.id})")
         elif isinstance(node, ast.Attribute) and node.attr in {"data_ptr", "environ", "getenv"}:
             what = "keys on input identity" if node.attr == "data_ptr" else "reads the environment"
             scan.add(f"{what} ({node.attr})")

@@ -57,10 +57,14 @@ def test_honest_sources_pass_the_static_checks():
         ("        torch.set_float32_matmul_precision('medium')\n        return x\n", "precision flags"),
         ("        e = torch.cuda.Event()\n        return x\n", "touches the timer"),
         ("        setattr(torch, 'relu', None)\n        return x\n", "setattr"),
+        ("        T.save = print\n        return x\n", "patches T.save"),
+        ("        E.elapsed_time = len\n        return x\n", "patches E.elapsed_time"),
+        ("        b = __builtins__\n        return x\n", "reaches into internals (__builtins__)"),
+        ("        torch.utils.cpp_extension.load_inline('m', '')\n        return x\n", "C++/CUDA extension"),
     ],
 )
 def test_static_checks_name_the_problem(body, words):
-    findings = proof.static_findings(_with_forward(body), REF_SRC)
+    findings = proof.static_findings(_with_forward(body, "import torch as T\nE = torch.cuda.Event\n"), REF_SRC)
     assert any(words in f for f in findings), findings
 
 
