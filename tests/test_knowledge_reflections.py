@@ -116,3 +116,17 @@ def test_a_store_of_another_embedder_never_fails_the_study(tmp_path, caplog):
 
     assert r.record_study(Store(), "s1", "io/command", "cpu", "offline") == {"indexed": 0, "confirmed": 0, "contradicted": 0}
     assert "not indexed" in caplog.text
+
+
+def test_search_tool_uses_the_knowledge_store_where_one_exists(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_KNOWLEDGE", str(tmp_path / "k"))
+    monkeypatch.setenv("TUNESMITH_EMBEDDER", "hashing")
+
+    class Empty:
+        def reflections(self, study=None, workload_prefix=None):
+            return []
+
+    assert '"source": "ReflectionSource"' in call_tool("search_knowledge", {"query": "stripe"}, Empty())  # type: ignore[arg-type]
+    ensure_rules(KnowledgeStore(tmp_path / "k", "hashing"))
+    out = call_tool("search_knowledge", {"query": "stripe count for a shared file"}, Empty())  # type: ignore[arg-type]
+    assert '"source": "Retriever"' in out and "rule:lustre-striping" in out

@@ -2,8 +2,8 @@
 
 The operation asks a ``KnowledgeSource`` and does not care how it retrieves. The knowledge layer's
 ``Retriever`` (``tunesmith.knowledge.retrieval``: Chroma, offline embeddings, manuals, rules and lessons
-with citations) is the one a study passes in (``TuningSession.retriever()``); without one, the fallback is
-``ReflectionSource``: the study store's reflections, ranked by how many of the query's words each one
+with citations) is the one a study passes in (``TuningSession.retriever()``) and the one used by default
+where a knowledge store exists; without one, the fallback is ``ReflectionSource``: the study store's reflections, ranked by how many of the query's words each one
 contains. The tool's schema and output are the same for both.
 """
 
@@ -85,7 +85,12 @@ class SearchKnowledgeOutput(ToolOutput):
 
 def search_knowledge(store: StoreReader, args: SearchKnowledgeInput,
                      knowledge: KnowledgeSource | None = None) -> SearchKnowledgeOutput:
-    """Search ``knowledge`` (a ``Retriever``; the store's reflections when none is given) with the query and filters."""
+    """Search ``knowledge``: the given source, else the knowledge store's ``Retriever`` where one exists, else
+    the study store's reflections."""
+    if knowledge is None:
+        from tunesmith.knowledge.retrieval import open_retriever
+
+        knowledge = open_retriever()  # the knowledge store where one exists (None costs a file check)
     source = knowledge if knowledge is not None else ReflectionSource(store)
     filters = {key: value for key, value in (("domain", args.domain), ("study", args.study)) if value}
     return SearchKnowledgeOutput(hits=source.search(args.query, args.k, filters)[: args.k],
