@@ -87,6 +87,7 @@ def test_endpoint_embedder_against_a_fake_server(tmp_path, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+    assert EndpointEmbedder("http://me:secret@h:8/v1/", "m").identity == "endpoint/m@http://h:8/v1"
     dead = EndpointEmbedder(f"http://127.0.0.1:{server.server_port}/v1", "m", timeout=2)
     with pytest.raises(InfrastructureError, match="embedding endpoint .* failed"):
         dead.embed(["x"])

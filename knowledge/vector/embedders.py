@@ -12,6 +12,7 @@ import math
 import os
 import re
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from tunesmith.runners.errors import InfrastructureError, TunesmithError
 
@@ -94,7 +95,8 @@ class EndpointEmbedder:
         self._client = client
         self._key_env = api_key_env
         self.dim = 0  # known after the first call
-        self.identity = f"endpoint/{model}@{base_url.rstrip('/')}"
+        url = urlsplit(base_url)  # no user:password@ in the identity (it is stored and printed)
+        self.identity = f"endpoint/{model}@{url.scheme}://{url.hostname}{f':{url.port}' if url.port else ''}{url.path.rstrip('/')}"
 
     def _api(self) -> Any:
         if self._client is None:
