@@ -116,14 +116,16 @@ def _storage_span(t: torch.Tensor) -> tuple[int, int]:
     return s.data_ptr(), s.data_ptr() + s.nbytes()
 
 
-def _check_output(out: Any, inputs: tuple[Any, ...], where: str) -> list[torch.Tensor]:
-    """Plain tensors sharing no memory with an input, copied to the CPU."""
+def _check_output(out: Any, inputs: tuple[Any, ...], where: str, device: str = "") -> list[torch.Tensor]:
+    """Plain tensors on the device sharing no memory with an input, copied to the CPU."""
     got = correctness.output_tensors(out)
     copies = []
     for k, o in enumerate(got):
         name = f"output {k}" if len(got) > 1 else "output"
         if type(o) is not torch.Tensor:
             raise Verdict("rejected", f"{where}: {name} is {correctness._kind(o)}, not a plain torch.Tensor")
+        if device and o.device.type != device:
+            raise Verdict("incorrect", f"{where}: {name} is on {o.device}, the inputs on {device}")
         lo, hi = _storage_span(o)
         for i, x in enumerate(inputs):
             if isinstance(x, torch.Tensor) and lo < hi:
@@ -187,7 +189,7 @@ def check_phase(spec: dict[str, Any], device: str) -> dict[str, Any]:
             recording[0] = True
             out = call(model, inputs, device, case["name"], first=n == 0, log=log)
             recording[0] = False
-            outputs.append(_check_output(out, inputs, case["name"]))
+            outputs.append(_check_output(out, inputs, case["name"], device))
             del out
     gpu_kernels = proof.gpu_kernels(prof) if prof is not None else {}
     scramble(device, nbytes, GARBAGE[1])
@@ -206,26 +208,28 @@ def _load_problem(path: Path) -> Any:
     return module
 
 
-def _pool(problem: Any, spec: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _pool(problem: Any, spec: dict[str, Any], device: str = "cuda") -> list[tuple[Any, ...]]:
     """The timing inputs: the problem's full-size maker under the parent's pool seeds (it draws the same)."""
     pool = []
     for seed in spec["pool_seeds"]:
         torch.manual_seed(int(seed))
-        pool.append(_to(list(correctness.as_tuple(problem.get_inputs())), "cuda"))
+        pool.append(_to(list(correctness.as_tuple(problem.get_inputs())), device))
     return pool
 
 
-def time_phase(spec: dict[str, Any]) -> dict[str, Any]:
-    """Candidate, eager and torch.compile'd reference interleaved on the pool, L2 flushed before each call."""
+def time_phase(spec: dict[str, Any], device: str = "cuda") -> dict[str, Any]:
+    """Candidate, eager and torch.compile'd reference interleaved on the pool, L2 flushed before each call.
+
+    ``device`` is "cuda" in a real run; tests pass "cpu" with a stand-in for ``timing``."""
     data = torch.load(spec["cases"], weights_only=True)
     try:
         problem = _load_problem(Path(spec["problem"]))
         torch.manual_seed(data["seed"])
-        reference = problem.Model(*data["init_inputs"]).to("cuda").eval()
+        reference = problem.Model(*data["init_inputs"]).to(device).eval()
     except Exception as exc:  # noqa: BLE001 - the trusted reference failing is not the candidate's fault
         raise Verdict("infrastructure", f"the reference failed to build: {first_line(exc)}") from None
-    model = build(load_candidate(Path(spec["source"])), data["init_inputs"], data["seed"], "cuda")
-    pool = _pool(problem, spec)
+    model = build(load_candidate(Path(spec["source"])), data["init_inputs"], data["seed"], device)
+    pool = _pool(problem, spec, device)
     snapshots = [correctness.clone_inputs(p) for p in pool]
     last: dict[int, Any] = {}
     fns: dict[str, Any] = {}
@@ -243,12 +247,12 @@ def time_phase(spec: dict[str, Any]) -> dict[str, Any]:
             t0 = time.perf_counter()
             with torch.no_grad():
                 compiled(*pool[0])
-            torch.cuda.synchronize()
+            _sync(device)
             result["torch_compile_build_ms"] = (time.perf_counter() - t0) * 1e3
             fns["compile"] = lambda i: compiled(*pool[i])
         except Exception as exc:  # noqa: BLE001 - time the rest
             result["flags"].append(f"torch.compile of the reference failed: {first_line(exc)}")
-    flusher = timing.L2Flusher("cuda")
+    flusher = timing.L2Flusher(device)
     result["persisting_l2_reset"] = timing.reset_persisting_l2()
     result["gpu_before"] = timing.gpu_state()
     with torch.no_grad():
@@ -259,14 +263,14 @@ def time_phase(spec: dict[str, Any]) -> dict[str, Any]:
         raise Verdict("rejected", f"replaced trusted function(s) {', '.join(_patched())} while timed")
     if bad := [i for i, p in enumerate(pool) if correctness.changed_inputs(p, snapshots[i])]:
         raise Verdict("rejected", f"timed calls modified the inputs of pool slot(s) {bad}")
-    timed = [_check_output(last[i], pool[i], f"timed call on pool slot {i}") for i in sorted(last)]
+    timed = [_check_output(last[i], pool[i], f"timed call on pool slot {i}", device) for i in sorted(last)]
     torch.save({"timed": timed}, spec["out"])
     dtypes = [t.dtype for t in pool[0] if isinstance(t, torch.Tensor) and t.is_floating_point()]
     dtype = str(dtypes[0] if dtypes else torch.float32).removeprefix("torch.")
-    result["peak_gbs"], result["peak_gbs_source"] = timing.peak_bandwidth_gbs("cuda")
-    result["peak_tflops"], result["peak_tflops_source"] = timing.peak_tflops("cuda", dtype)
+    result["peak_gbs"], result["peak_gbs_source"] = timing.peak_bandwidth_gbs(device)
+    result["peak_tflops"], result["peak_tflops_source"] = timing.peak_tflops(device, dtype)
     result.update(samples_ms=run.samples_ms, host_ms=run.host_ms, flush_bytes=flusher.nbytes,
-                  device=timing.describe_device("cuda"), dtype=dtype)
+                  device=timing.describe_device(device), dtype=dtype)
     return result
 
 

@@ -226,3 +226,63 @@ def test_evaluation_outside_a_gpu_says_timing_is_unavailable(monkeypatch, tmp_pa
     res = evaluate_source(RELU, HONEST, scratch=tmp_path, small=True, timing=True)
     assert res.status == "ok" and res.timing is None and "timing unavailable" in res.detail
     assert types.SimpleNamespace(**res.proof).triton_kernels == ["relu_kernel"]
+
+
+# -- the timing path with the GPU stood in for (the logic around the timer; the timer itself needs CUDA) ----
+def _fake_timing(samples: dict[str, float]) -> types.SimpleNamespace:
+    from tunesmith.kernels import timing
+
+    def bench(fns, *, pool, samples=100, min_ms=100.0, flush=None, **_):
+        run = timing.TimedRun({k: [] for k in fns}, {k: [] for k in fns})
+        for r in range(6):  # A B C, A B C ...: every slot of the pool twice
+            for name, fn in fns.items():
+                fn(r % pool)
+                run.samples_ms[name].append(base[name] + 0.01 * r)
+                run.host_ms[name].append(base[name] + 0.5)
+        return run
+
+    base = samples
+    return types.SimpleNamespace(
+        bench_interleaved=bench, L2Flusher=lambda device: types.SimpleNamespace(nbytes=256 * 2**20),
+        reset_persisting_l2=lambda: True, gpu_state=lambda: {"sm_clock_mhz": 1980.0},
+        peak_bandwidth_gbs=lambda device: (3350.0, "test"), peak_tflops=lambda device, dtype: (67.0, "test"),
+        describe_device=lambda device: {"name": "stand-in"}, sol_bound_ms=timing.sol_bound_ms, sol_ms=timing.sol_ms,
+        timer_mismatch=timing.timer_mismatch,
+    )
+
+
+@pytest.mark.parametrize(("exploit", "status", "words"), [
+    ("honest_relu", "ok", "candidate 1.025 ms (IQR 0.025, n=6); eager 2.025 ms (1.98x)"),
+    ("stale_output", "incorrect", "timed call on fresh inputs 1"),
+])
+def test_timing_path_checks_timed_outputs_and_summarises(monkeypatch, tmp_path, exploit, status, words):
+    from tunesmith.kernels import evaluation, evaluation_timing
+    from tunesmith.kernels import harness_generated as hg
+    from tunesmith.runners.observers import ncu as ncu_mod
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(hg, "timing", _fake_timing({"candidate": 1.0, "eager": 2.0, "compile": 1.5}))
+    monkeypatch.setattr(torch, "compile", lambda fn: fn)
+    monkeypatch.setattr(ncu_mod, "find_ncu", lambda: None)
+
+    def run_worker(c, scratch, phase, interpret, timeout_s, memory_mb, **extra):
+        spec = {"source": str(scratch / "model_new.py"), "cases": str(scratch / "cases.pt"),
+                "out": str(scratch / f"{phase}_out.pt"), **extra}
+        return {"status": "ok", **hg.time_phase(spec, device="cpu")}, None
+
+    monkeypatch.setattr(evaluation, "run_worker", run_worker)
+    ref = reference.build_reference(RELU, small=True, pool=True)
+    assert len(ref.pool) == 3 and ref.pool[0][0].shape == (256, 1024) and ref.flops == 0
+    (tmp_path / "model_new.py").write_text((DATA / f"{exploit}.py").read_text(), encoding="utf-8")
+    reference.save_inputs(ref, tmp_path / "cases.pt")
+    out = KernelEvaluation(status="ok", detail="correct", strict_ok=True, loose_ok=True)
+    ctx = TrialContext(runner=None, workdir=tmp_path)
+    out = evaluation_timing.run_timing(out, ref, ctx, tmp_path, 60, None)
+    assert out.status == status and words in out.detail + out.summary, (out.detail, out.summary)
+    if status == "ok":
+        t = out.timing
+        assert t["candidate"]["n"] == 6 and t["speedup_eager"] == pytest.approx(2.0, rel=0.02)
+        assert t["speedup_compile"] == pytest.approx(1.5, rel=0.02) and not t["faster_than_light"]
+        assert t["bytes_moved"] == 2 * 256 * 1024 * 4 and t["persisting_l2_reset"] is True
+        assert out.metrics["speedup_eager"] == t["speedup_eager"]
+        assert "Nsight Compute: ncu (Nsight Compute) not found on PATH; going on" in out.summary
