@@ -67,9 +67,9 @@ def recognise(text: str, *, pending: bool = False) -> Intent:
         return Intent("quit")
     if low in ("help", "?", "h", "what can you do"):
         return Intent("help")
-    if pending and _YES.match(t):
+    if _YES.match(t):  # with no draft waiting, the session says so
         return Intent("approve")
-    if pending and _NO.match(t):
+    if _NO.match(t):
         return Intent("decline")
     if pending and low in ("reload", "reload it", "i edited it", "edited"):
         return Intent("reload")
