@@ -45,6 +45,7 @@ class TuningSession:
     knowledge: Any = None  # tunesmith.knowledge.retrieval.Retriever: opened on first use where a knowledge store exists
     _knowledge_opened: bool = field(default=False, init=False, repr=False)
     _retrieved: list[str] | None = field(default=None, init=False, repr=False)  # knowledge-store lessons, once per study
+    _recent: dict[int, Trial] = field(default_factory=dict, init=False, repr=False)  # trials this process wrote
     _resume_check: bool = field(default=True, init=False, repr=False)  # the first evaluate step looks for unjudged trials
 
     @property
@@ -72,6 +73,19 @@ class TuningSession:
     def trial_changed(self, trial_id: int | None) -> None:
         """A node changed a stored trial (the judge set its verdict): ``trials()`` reads it again."""
         self.history.changed(trial_id)
+
+    def remember(self, trial: Trial) -> None:
+        """Keep a trial this process just stored (finished, or given its verdict) for ``trial`` to return."""
+        if len(self._recent) >= 256:  # a round's trials and the incumbent are all a step reads back
+            self._recent.clear()
+        self._recent[trial.id] = trial  # type: ignore[index]
+
+    def trial(self, trial_id: int) -> Trial:
+        """The trial as stored: from what this process last wrote of it, else read from the store."""
+        found = self._recent.get(trial_id)
+        if found is None:
+            found = self._recent[trial_id] = self.store.trial(trial_id)
+        return found
 
     def take_resume_check(self) -> bool:
         """True once per session: the first evaluate step (perhaps resumed after a kill) checks for trials

@@ -68,6 +68,7 @@ def run(state: StudyState, session: TuningSession) -> dict[str, Any]:
         )
 
     def on_done(cand: Candidate, trial: Trial) -> None:
+        session.remember(trial)  # the judge reads it from memory
         session.emit("run", summarize(trial, session.job.objective.metric), trial=trial.number,
                      status=trial.measurement.status.value if trial.measurement else None)
 

@@ -15,6 +15,7 @@ from tunesmith.agents.explain import explain_verdict
 from tunesmith.agents.session import TuningSession
 from tunesmith.agents.state import StudyState
 from tunesmith.runners import selection
+from tunesmith.runners.secrets import redact
 from tunesmith.runners.selection import Rules, Speedup
 from tunesmith.runners.types import Candidate, Trial, Verdict
 
@@ -23,8 +24,7 @@ def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
     rules = Rules.from_job(session.job)
     incumbent_id = state.get("incumbent")
     awaiting = dict(state.get("awaiting_confirmation") or {})
-    store = session.store
-    finished = [store.trial(i) for i in state.get("finished", [])]
+    finished = [session.trial(i) for i in state.get("finished", [])]  # in memory: the run node kept them
     remeasures = {t.candidate.key: t for t in finished if t.candidate.origin == "remeasure"}
     requeue: list[dict[str, Any]] = []
     judged: list[int] = list(state.get("judged") or [])  # a round's first looks and confirmations both count
@@ -33,7 +33,7 @@ def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
     for trial in finished:
         if not selection.is_first_run(trial) or trial.verdict is not None:
             continue
-        incumbent = store.trial(incumbent_id) if incumbent_id is not None else None
+        incumbent = session.trial(incumbent_id) if incumbent_id is not None else None
         verdict, why, sp = _first_look(trial, incumbent, session, rules)
         if verdict is None:  # an apparent win: re-measure both before declaring it
             awaiting[str(trial.id)] = incumbent_id  # type: ignore[assignment]
@@ -52,7 +52,7 @@ def judge(state: StudyState, session: TuningSession) -> dict[str, Any]:
             comparisons[str(trial.id)] = sp.as_dict()
 
     for ch_id, inc_id in list(awaiting.items()):
-        challenger, incumbent = store.trial(int(ch_id)), store.trial(inc_id)
+        challenger, incumbent = session.trial(int(ch_id)), session.trial(inc_id)
         r_ch, r_inc = remeasures.get(challenger.candidate.key), remeasures.get(incumbent.candidate.key)
         if r_ch is None or r_inc is None:
             continue
@@ -111,6 +111,7 @@ def _record(session: TuningSession, trial: Trial, verdict: Verdict, explanation:
                  verdict=verdict.value, improvement=sp.improvement if sp else None,
                  comparison=sp.as_dict() if sp else None)
     session.store.set_verdict(trial.id, verdict, explanation)  # type: ignore[arg-type]
+    session.remember(trial.model_copy(update={"verdict": verdict, "explanation": redact(explanation)}))
     session.trial_changed(trial.id)  # the in-memory history reads it again
 
 

@@ -22,7 +22,7 @@ def reflect(state: StudyState, session: TuningSession) -> dict[str, Any]:
     comparisons = dict(state.get("comparisons") or {})
     records: dict[int, Speedup] | None = None
     for tid in state.get("judged", []):
-        trial = session.store.trial(tid)
+        trial = session.trial(tid)  # in memory: the judge kept it with its verdict
         if trial.verdict == Verdict.BETTER:
             raw = comparisons.get(str(tid))
             if raw is None:
