@@ -55,7 +55,9 @@ _DYNAMIC = {"exec": "runs dynamic code (exec)", "eval": "runs dynamic code (eval
             "compile": "runs dynamic code (compile)", "__import__": "imports dynamically (__import__)",
             "open": "reads files (open)", "setattr": "patches attributes at run time (setattr)",
             "delattr": "patches attributes at run time (delattr)", "globals": "reaches into globals()",
-            "vars": "reaches into vars()", "id": "keys on input identity (id())", "input": "reads stdin"}
+            "vars": "reaches into vars()", "id": "keys on input identity (id())", "input": "reads stdin",
+            "exit": "ends the process (exit)", "quit": "ends the process (quit)",
+            "SystemExit": "ends the process (SystemExit)", "breakpoint": "stops in a debugger"}
 _HOST_READS = {"item", "tolist", "numpy", "cpu", "any", "all", "equal", "allclose", "nonzero", "unique",
                "isclose", "is_nonzero"}
 _MODULE_ROOTS = {"torch", "triton", "tl", "nn", "F", "time", "math", "np"}
@@ -222,6 +224,8 @@ def static_findings(source: str, reference_source: str = "") -> list[str]:
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or "."]
             for mod in mods:
                 _check_import(scan, mod if not (isinstance(node, ast.ImportFrom) and node.level) else "." + mod)
+        elif isinstance(node, ast.Name) and node.id == "SystemExit":
+            scan.add(_DYNAMIC["SystemExit"])
         elif isinstance(node, ast.Name) and node.id in {"Model", "get_inputs", "get_init_inputs"}:
             scan.add(f"refers to the reference's {node.id}: the candidate must not use the reference")
         elif isinstance(node, (ast.Try, ast.TryStar)):

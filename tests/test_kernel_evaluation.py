@@ -60,6 +60,8 @@ def test_honest_sources_pass_the_static_checks():
         ("        T.save = print\n        return x\n", "patches T.save"),
         ("        E.elapsed_time = len\n        return x\n", "patches E.elapsed_time"),
         ("        b = __builtins__\n        return x\n", "reaches into internals (__builtins__)"),
+        ("        raise SystemExit(0)\n", "ends the process"),
+        ("        exit(0)\n", "ends the process (exit)"),
         ("        torch.utils.cpp_extension.load_inline('m', '')\n        return x\n", "C++/CUDA extension"),
     ],
 )
