@@ -40,14 +40,19 @@ def get_init_inputs():
 '''
 
 
+@pytest.fixture(autouse=True)
+def interpreter(monkeypatch):
+    """torch.export may import triton: it must first load with TRITON_INTERPRET=1 on a CPU machine."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
 def write(tmp_path, src: str, name: str = "p.py"):
     path = tmp_path / name
     path.write_text(textwrap.dedent(src))
     return path
 
 
-def test_export_fallback_traces_a_shape_branch_and_the_kernel_is_correct(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
+def test_export_fallback_traces_a_shape_branch_and_the_kernel_is_correct(tmp_path):
     path = write(tmp_path, SHAPE_BRANCH)
     assert trace(path).tracer == "export"
     plan = plan_kernel(path)

@@ -209,9 +209,12 @@ def test_configs_change_the_source_and_stay_correct(tmp_path):
     path = problem(tmp_path, "torch.softmax(x, dim=-1)", [(9, 50)])
     plan = plan_kernel(path)
     assert all(p.apply == "meta" for p in plan.space().params)
-    for cfg in ({"ROWS": 4, "num_warps": 2}, {"ROWS": 64, "MAX_TILE": 1024}):
+    looped = {"MAX_TILE": 16, "CHUNK": 16}  # rows longer than a tile: the looped kernel walks them in chunks
+    for cfg in ({"ROWS": 4, "num_warps": 2}, {"ROWS": 64, "MAX_TILE": 1024}, looped, {**looped, "MAX_TILE": 32, "ROWS": 8}):
         run_both(path, plan, cfg)
     assert plan.render({"ROWS": 4}) != plan.render({"ROWS": 8})
+    assert "_row_loop_kernel" in plan.render(looped)
+    assert plan.space().violations({**plan.default_config(), "CHUNK": 4096, "MAX_TILE": 1024})
     with pytest.raises(JobError, match="ROWS"):
         plan.render({"ROWS": 3})
     with pytest.raises(JobError, match="unknown parameter"):

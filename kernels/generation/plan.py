@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from tunesmith.runners.space import Param, SearchSpace
 
-from . import matmulgen, rowgen
+from . import matmulgen, rowgen, rowloop
 from .exprs import HELPERS
 from .ir import REDUCTIONS, SCANS, Unsupported, Val, op_names, topo
 from .loading import ProblemError, trace
@@ -46,9 +46,12 @@ COMMON = (
 SPACES = {
     "reduce": SearchSpace(params=(
         _meta("ROWS", "pow2", 1, "rows per program (capped so ROWS * row length <= MAX_TILE)", low=1, high=64),
-        _meta("MAX_TILE", "pow2", 16384, "largest tile (elements) one program holds", low=1024, high=65536),
+        _meta("MAX_TILE", "pow2", 16384, "largest tile (elements) one program holds; longer rows loop",
+              low=16, high=65536),
+        _meta("CHUNK", "pow2", 2048, "chunk of a row per loop step when a row is longer than MAX_TILE",
+              low=16, high=16384),
         *COMMON,
-    )),
+    ), constraints=("CHUNK <= MAX_TILE",)),
     "elementwise": SearchSpace(params=(
         _meta("BLOCK_SIZE", "pow2", 1024, "elements per program", low=64, high=16384), *COMMON,
     )),
@@ -107,6 +110,8 @@ class KernelPlan:
             launch = matmulgen.launcher_source(self.spec, len(self.leaves), dtypes[0], cfg)
         else:
             kernel = rowgen.kernel_source(self.spec)
+            if self.template == "reduce":
+                kernel += "\n\n" + rowloop.loop_kernel_source(self.spec)
             launch = rowgen.launcher_source(self.spec, len(self.leaves), dtypes, cfg, self.returns_tuple)
         args = ", ".join(_leaf_expr(v) for v in self.leaves)
         call = f"(_launch({args}),)" if self.template == "matmul" and self.returns_tuple else f"_launch({args})"

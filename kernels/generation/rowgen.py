@@ -117,8 +117,8 @@ def _width(spec: RowSpec, v: Val, sp: str) -> str:
     return spec.width[(id(v), sp)] if v.is_leaf else spec.width[id(v)]  # type: ignore[index]
 
 
-def kernel_source(spec: RowSpec) -> str:
-    """The @triton.jit kernel of the row template for ``spec``."""
+def kernel_params(spec: RowSpec) -> tuple[list[str], list[int]]:
+    """The kernel's parameter names (pointers, sizes, strides) and its outer (row) dims."""
     R, r = len(spec.shape_i) - len(spec.dims) + 1, spec.r
     outer = [d for d in range(R) if d != r]
     params = [f"in{k}" for k in range(len(spec.loads))] + [f"out{j}" for j in range(len(spec.stores))]
@@ -127,6 +127,19 @@ def kernel_source(spec: RowSpec) -> str:
         params += [f"in{k}_s{d}" for d in outer] + ([f"in{k}_sr"] if sp == "shape_i" else [])
     for j, (_, kind) in enumerate(spec.stores):
         params += [f"out{j}_s{d}" for d in outer] + ([f"out{j}_sr"] if kind == "full" else [])
+    return params, outer
+
+
+def row_offsets(outer: list[int], prefix: str) -> str:
+    """The [BLOCK_M, 1] offset of each row for tensor ``prefix`` (its strides over the outer dims)."""
+    if not outer:
+        return "(rem * 0)[:, None]"
+    return "(" + " + ".join(f"i{d} * {prefix}_s{d}" for d in outer) + ")[:, None]"
+
+
+def kernel_source(spec: RowSpec) -> str:
+    """The @triton.jit kernel of the row template for ``spec`` (one tile holds a whole row)."""
+    params, outer = kernel_params(spec)
     L = [
         "@triton.jit",
         f"def _row_kernel({', '.join(params)}, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):",
@@ -146,9 +159,7 @@ def kernel_source(spec: RowSpec) -> str:
         L.append(f"    rem = rem // S{d}")
 
     def rows(prefix: str) -> str:
-        if not outer:
-            return "(rem * 0)[:, None]"
-        return "(" + " + ".join(f"i{d} * {prefix}_s{d}" for d in outer) + ")[:, None]"
+        return row_offsets(outer, prefix)
 
     names: dict[object, str] = {}
     for k, (leaf, sp) in enumerate(spec.loads):
@@ -251,16 +262,20 @@ def launcher_source(spec: RowSpec, leaf_count: int, out_dtypes: list[str], confi
             strides.append(f"*[k{j}.stride(d) for d in {outer}]")
         else:
             strides.append(f"*out{j}.stride()")
-    if spec.reduces:
-        L.append("    BLOCK_N = triton.next_power_of_2(N)")
+    L.append("    kernel, BLOCK_N = _row_kernel, triton.next_power_of_2(N)")
+    if spec.reduces:  # a row longer than one tile is walked in chunks by the looped kernel
+        L.append(f"    if BLOCK_N > {config['MAX_TILE']}:")
+        L.append(f"        kernel, BLOCK_N = _row_loop_kernel, {config['CHUNK']}")
         L.append(f"    BLOCK_M = max(1, min({config['ROWS']}, {config['MAX_TILE']} // BLOCK_N))")
+        L.append("    tiles_n = 1")
     else:
-        L.append(f"    BLOCK_N = min({config['BLOCK_SIZE']}, triton.next_power_of_2(N))")
+        L.append(f"    BLOCK_N = min({config['BLOCK_SIZE']}, BLOCK_N)")
         L.append(f"    BLOCK_M = max(1, {config['BLOCK_SIZE']} // BLOCK_N)")
+        L.append("    tiles_n = triton.cdiv(N, BLOCK_N)")
     L.append("    if M * N > 0:")
-    L.append("        grid = (triton.cdiv(M, BLOCK_M) * triton.cdiv(N, BLOCK_N),)")
+    L.append("        grid = (triton.cdiv(M, BLOCK_M) * tiles_n,)")
     L.append(
-        f"        _row_kernel[grid]({', '.join(args + outs)}, M, N, *outer, {', '.join(strides)}, "
+        f"        kernel[grid]({', '.join(args + outs)}, M, N, *outer, {', '.join(strides)}, "
         f"BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, num_warps={config['num_warps']}, num_stages={config['num_stages']})"
     )
     ret = ", ".join(outs)
