@@ -150,3 +150,22 @@ def test_manual_params_cite_chunks(store, tmp_path):
     for p in rep.params:
         r = ids[p.chunk]
         assert r.metadata["line_start"] <= p.line <= r.metadata["line_end"] and p.name in r.text
+
+
+def test_help_of_and_man_by_name(store):
+    import shutil
+
+    from tunesmith.knowledge.manuals.documents import ManualError, read_help
+
+    if shutil.which("juicefs") is None or shutil.which("man") is None:
+        pytest.skip("juicefs or man is not installed")
+    doc = read_help("juicefs mount --help")
+    assert doc.source == "juicefs-mount" and doc.origin == "$ juicefs mount --help"
+    assert {p.name for p in extract_rules(doc)} >= {"buffer-size", "prefetch", "writeback"}
+    with pytest.raises(ManualError, match="failed \\(exit 3\\): daemon down"):
+        read_help("sh -c 'echo daemon down; exit 3'")
+    with pytest.raises(ManualError, match="is not on PATH"):
+        read_help("no-such-program-xyz --help")
+    rep = ingest(store, man=["mount.fuse3", "no-such-page-xyz"])
+    assert rep.added.get("mount.fuse3", 0) > 10 and rep.errors == [
+        "no man page named 'no-such-page-xyz' is installed; fix: check `man -k NAME`, or ingest the file"]
