@@ -48,7 +48,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="write DIR/model_new.py (torch, triton, stdlib only)")]
         = None,
         budget: Annotated[int | None, typer.Option(help="configs to try (default: 8 on a GPU, 1 without one)")] = None,
-        llm: Annotated[str, typer.Option(help="auto | off | endpoint | local (SmolLM2 via llama.cpp)")] = "auto",
+        llm: Annotated[str, typer.Option(help="auto (a configured endpoint, only where no template covers the "
+                                             "pattern) | off | endpoint | local (SmolLM2 via llama.cpp): with "
+                                             "endpoint or local the LLM also tries to beat a template")] = "auto",
         small: Annotated[bool | None, typer.Option("--small/--full", help="the problem's small shapes "
                                                    "(default: small without a GPU, when the problem declares them)")]
         = None,
