@@ -152,12 +152,14 @@ def test_scripted_model_drives_the_tool_calls(studied: Path) -> None:
     assert "compare_trials" in backend.calls[0]["messages"][0]["content"]  # the tools' specs are offered
     tool_result = backend.calls[1]["messages"][-1]["content"]
     assert "The tool compare_trials returned:" in tool_result and '"config_diff"' in tool_result
-    assert [(e.kind, e.text) for e in events[-2:]] == [
+    assert [(e.kind, e.text) for e in events[-3:-1]] == [
         ("tool", "compare_trials(study=prog, a=2, b=1)"),
         ("say", "Trial #2 changed threads; the judge called it noise.")]
+    assert events[-1].text.startswith("from the store: prog: trial #2 vs #1:")  # the rules' grounded answer follows
     session.handle("what happened in trial 99, and which trials exist?")
     assert "has no trial #99" in backend.calls[3]["messages"][-1]["content"]  # call_tool's one-line error reached it
-    assert events[-1] == ChatEvent("say", "Only #1 and #2 exist in prog.")
+    assert events[-2] == ChatEvent("say", "Only #1 and #2 exist in prog.")
+    assert events[-1].kind == "error" and "has no trial #99; fix: use a number from 1 to 2" in events[-1].text
 
 
 def test_failing_model_falls_back_to_the_rules(studied: Path) -> None:
@@ -186,3 +188,16 @@ def test_edits_to_the_draft_and_bad_input(folder: Path) -> None:
     session.handle("tune `no-such-prog-xyz --threads 2`")
     assert events[-1] == ChatEvent("error", "program 'no-such-prog-xyz' not found; fix: check the spelling, or give its full path")
     assert not (folder / ".tunesmith" / "tunesmith.db").exists()
+
+
+def test_garbled_model_arguments_are_repaired_from_the_question(studied: Path) -> None:
+    events: list[ChatEvent] = []
+    session, backend = _session(studied / ".tunesmith", [
+        json.dumps({"tool": "show_trial", "arguments": {"study": "#/$defs/X", "trial": 77}}),  # as SmolLM2 does
+        json.dumps({"tool": "answer", "arguments": {}, "answer": "Trial #2 tried threads 4."}),
+    ], events)
+    session.handle("what did trial 2 change?")
+    assert events[0] == ChatEvent("tool", "show_trial(study=prog, trial=2)")  # study from the chat, trial from the rules
+    assert '"number": 2' in backend.calls[1]["messages"][-1]["content"]
+    assert events[1] == ChatEvent("say", "Trial #2 tried threads 4.")
+    assert events[-1].text.startswith("from the store: trial #2 of prog")

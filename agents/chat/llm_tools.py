@@ -52,8 +52,9 @@ def system_message(study: str | None) -> dict[str, str]:
 
 def ask(client: Any, store: StoreReader, question: str, *, study: str | None, forced: str | None = None,
         history: list[dict[str, str]] = (), on_tool: Callable[[str, dict[str, Any], str], None] | None = None,
-        knowledge: Any = None) -> str:
-    """Answer ``question`` with the model calling tools; ``forced`` is the tool the first reply must call."""
+        knowledge: Any = None, rule_args: dict[str, Any] | None = None) -> str:
+    """Answer ``question`` with the model calling tools; ``forced`` is the tool the first reply must call, and
+    ``rule_args`` the arguments the rules read from the question (used when the model's own fail)."""
     messages = [system_message(study), *list(history)[-6:], {"role": "user", "content": question}]
     for step in range(MAX_STEPS):
         schema = forced_action(forced) if forced and step == 0 else ChatAction
@@ -62,8 +63,12 @@ def ask(client: Any, store: StoreReader, question: str, *, study: str | None, fo
             if action.answer.strip():
                 return action.answer.strip()
             break
-        args = action.arguments if isinstance(action.arguments, dict) else action.arguments.model_dump(exclude_none=True)
+        args = action.arguments if isinstance(action.arguments, dict) else action.arguments.model_dump(exclude_unset=True)
+        args = repair(store, action.tool, args, study)
         result = call_tool(action.tool, args, store, knowledge=knowledge)
+        if '"error"' in result[:12] and action.tool == forced and rule_args:  # the model garbled what the rules know
+            args = {**args, **rule_args}
+            result = call_tool(action.tool, args, store, knowledge=knowledge)
         if on_tool is not None:
             on_tool(action.tool, args, result)
         messages += [{"role": "assistant", "content": json.dumps({"tool": action.tool, "arguments": args})},
@@ -71,3 +76,13 @@ def ask(client: Any, store: StoreReader, question: str, *, study: str | None, fo
                       "Answer the question now if you can (tool \"answer\"), citing trials as #N; else call another tool."}]
     messages.append({"role": "user", "content": "Answer the question now in plain words, citing trials as #N."})
     return client.chat(messages, purpose="chat", max_tokens=300).strip()
+
+
+def repair(store: StoreReader, tool: str, args: dict[str, Any], study: str | None) -> dict[str, Any]:
+    """A tool call's ``study`` argument, when missing or naming no study, becomes the chat's current study."""
+    if study is None or "study" not in TOOLS[tool].input_model.model_fields:
+        return args
+    if tool == "search_knowledge" and not args.get("study"):
+        return args  # optional there: leaving it out searches every study's lessons
+    names = {s.name for s in store.studies()}
+    return args if args.get("study") in names else {**args, "study": study}

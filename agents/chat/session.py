@@ -211,10 +211,24 @@ class ChatSession:
             self.emit(ChatEvent("tool", f"{name}({', '.join(f'{k}={v}' for k, v in args.items())})"))
 
         forced = intent.tool if intent.kind != "open" else None
+        rule_args = {k: v for k, v in intent.args.items() if k in ("a", "b")}
+        if intent.kind in ("show", "why") and "trial" in intent.args:
+            rule_args["trial"] = intent.args["trial"]
+        if forced and forced != "list_studies" and study:
+            rule_args["study"] = study
+        if intent.kind == "why" and "trial" not in intent.args:
+            forced = None  # "why threads 8": the model picks the trials to look at
         text = llm_tools.ask(self.llm, store, line, study=study, forced=forced, history=self.history[:-1],
-                             on_tool=on_tool, knowledge=self.knowledge)
+                             on_tool=on_tool, knowledge=self.knowledge, rule_args=rule_args or None)
         self.current = study or self.current
         self.say(text)
+        if intent.kind != "open":  # a small model may word it loosely: the store's own answer, with its citations
+            try:
+                grounded, _ = answers.answer(store, intent, self.current)
+            except TunesmithError as exc:
+                self.emit(ChatEvent("error", redact(exc.line())))
+            else:
+                self.emit(ChatEvent("say", redact("from the store: " + grounded)))
 
     def _store(self) -> Any:
         from tunesmith.knowledge.study_store import StudyStore
