@@ -16,7 +16,9 @@ the view) plus the cost of spawning the next process, which is not tunesmith's: 
 is the same gap for the same command launched back to back by ``subprocess.run`` with nothing in between.
 Reported per study: the median gap of each tenth of the study (decile 1 = its first 10 % of gaps), the
 whole study's wall time, the sum of the workload's own run times (stamp to stamp) and of the runs as
-the store records them (``wall_s``, spawn and result parsing included).
+the store records them (``wall_s``, spawn and result parsing included), and the CPU time of tune and
+everything it ran per workload invocation ("cpu ms/run": on a machine shared with other work the gaps
+include waiting for a CPU, the CPU time does not). The JSON also records the load average.
 
     python benchmarks/overhead.py                         # 100 and 1,000 trials, plain and live
     python benchmarks/overhead.py --trials 100 1000 10000 --modes plain
@@ -34,6 +36,7 @@ import json
 import os
 import pty
 import re
+import resource
 import select
 import shutil
 import sqlite3
@@ -193,9 +196,9 @@ def run_study(trials: int, mode: str, *, remeasure: bool, timeout: float | None,
         runner = run_plain if mode == "plain" else run_live
         if mode == "plain":
             cmd.append("--plain")
-        t0, wall0 = time.perf_counter(), time.time()
+        t0, wall0, cpu0 = time.perf_counter(), time.time(), _children_cpu()
         rc, tail = runner(cmd, work, timeout)
-        wall, wall1 = time.perf_counter() - t0, time.time()
+        wall, wall1, cpu = time.perf_counter() - t0, time.time(), _children_cpu() - cpu0
         every = read_stamps(stamps)
         db = work / "state" / "tunesmith.db"
         stored = store_summary(db) if db.exists() else {"stored_trials": 0, "remeasure_trials": 0,
@@ -210,6 +213,8 @@ def run_study(trials: int, mode: str, *, remeasure: bool, timeout: float | None,
             "median_gap_ms": statistics.median(gaps) * 1000 if gaps else None,
             "max_gap_ms": max(gaps) * 1000 if gaps else None,
             "gap_sum_s": sum(gaps), "wall_s": wall,
+            "cpu_s": cpu, "cpu_ms_per_invocation": cpu / max(len(every), 1) * 1000,
+            "load_avg_1min_end": os.getloadavg()[0],
             "run_sum_s": sum(e - s for s, e, _ in st),
             "startup_s": st[0][0] - wall0 if st else None,  # launch to the first run's start
             "loop_end_to_exit_s": wall1 - st[-1][1] if st else None,  # final re-measure and report included
@@ -224,6 +229,12 @@ def run_study(trials: int, mode: str, *, remeasure: bool, timeout: float | None,
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished children: tune and every process it ran and reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def spawn_floor(count: int = 50) -> float:
@@ -262,13 +273,13 @@ def table(results: list[dict[str, Any]], floor_ms: float) -> Table:
     t = Table(title=f"tunesmith's own time between two runs (median gap ms per tenth of the study; "
                     f"spawn floor {floor_ms:.1f} ms)")
     for col in ("trials", "mode", *[f"d{i + 1}" for i in range(DECILES)], "wall s", "runs s", "store runs s",
-                "gaps s", "start s", "end s", "rc"):
+                "gaps s", "start s", "end s", "cpu ms/run", "rc"):
         t.add_column(col, justify="right")
     for r in results:
         cells = [f"{v:.1f}" if v is not None else "–" for v in r["decile_median_gap_ms"]]
         t.add_row(str(r["trials"]), r["mode"], *cells, f"{r['wall_s']:.1f}", f"{r['run_sum_s']:.2f}",
                   f"{r['store_wall_s']:.1f}", f"{r['gap_sum_s']:.1f}", _s(r["startup_s"]), _s(r["loop_end_to_exit_s"]),
-                  str(r["exit_code"]))
+                  f"{r['cpu_ms_per_invocation']:.1f}", str(r["exit_code"]))
     return t
 
 
