@@ -1,6 +1,6 @@
 """The agent graph's checkpoints: a SQLite file in WAL mode, pruned to the latest few per study.
 
-LangGraph saves a checkpoint after every node (about five per trial). Only the newest one is needed to
+LangGraph saves a checkpoint after every graph step (one per round: ``nodes/evaluate.py``). Only the newest one is needed to
 resume after a kill, so older ones are deleted every ``PRUNE_EVERY`` graph steps, keeping ``KEEP``: the
 file stays small however long the study runs. ``synchronous=NORMAL`` in WAL mode does not sync the disk
 on every commit; a killed process loses nothing (the operating system still holds what was written),
@@ -24,7 +24,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 KEEP = 8  # newest checkpoints kept per thread (resume needs one; a few more help when debugging)
-PRUNE_EVERY = 50  # graph steps between two prunes (about ten trials)
+PRUNE_EVERY = 50  # graph steps between two prunes (about fifty rounds)
 
 
 class BatchedSaver(SqliteSaver):

@@ -1,4 +1,4 @@
-"""The graph state: small, JSON-serialisable, checkpointed after every node."""
+"""The graph state: small, JSON-serialisable, checkpointed after every graph step (one per round)."""
 
 from __future__ import annotations
 
