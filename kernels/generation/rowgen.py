@@ -262,10 +262,10 @@ def launcher_source(spec: RowSpec, leaf_count: int, out_dtypes: list[str], confi
             strides.append(f"*[k{j}.stride(d) for d in {outer}]")
         else:
             strides.append(f"*out{j}.stride()")
-    L.append("    kernel, BLOCK_N = _row_kernel, triton.next_power_of_2(N)")
+    L.append("    looped, BLOCK_N = False, triton.next_power_of_2(N)")
     if spec.reduces:  # a row longer than one tile is walked in chunks by the looped kernel
         L.append(f"    if BLOCK_N > {config['MAX_TILE']}:")
-        L.append(f"        kernel, BLOCK_N = _row_loop_kernel, {config['CHUNK']}")
+        L.append(f"        looped, BLOCK_N = True, {config['CHUNK']}")
         L.append(f"    BLOCK_M = max(1, min({config['ROWS']}, {config['MAX_TILE']} // BLOCK_N))")
         L.append("    tiles_n = 1")
     else:
@@ -274,10 +274,15 @@ def launcher_source(spec: RowSpec, leaf_count: int, out_dtypes: list[str], confi
         L.append("    tiles_n = triton.cdiv(N, BLOCK_N)")
     L.append("    if M * N > 0:")
     L.append("        grid = (triton.cdiv(M, BLOCK_M) * tiles_n,)")
-    L.append(
-        f"        kernel[grid]({', '.join(args + outs)}, M, N, *outer, {', '.join(strides)}, "
-        f"BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, num_warps={config['num_warps']}, num_stages={config['num_stages']})"
-    )
+    call = (f"[grid]({', '.join(args + outs)}, M, N, *outer, {', '.join(strides)}, "
+            f"BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, num_warps={config['num_warps']}, num_stages={config['num_stages']})")
+    if spec.reduces:
+        L.append("        if looped:")
+        L.append(f"            _row_loop_kernel{call}")
+        L.append("        else:")
+        L.append(f"            _row_kernel{call}")
+    else:
+        L.append(f"        _row_kernel{call}")
     ret = ", ".join(outs)
     L.append(f"    return ({ret},)" if returns_tuple else f"    return {ret}")
     return "\n".join(L) + "\n"
