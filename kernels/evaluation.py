@@ -127,6 +127,19 @@ def _compare(ref: reference.ProblemReference, outputs: list[list[torch.Tensor]],
     return "ok", "", stats
 
 
+def _load_outputs(path: Path, cases: int) -> dict[str, Any] | str:
+    """The worker's saved outputs (plain tensors only: ``weights_only``), or why they are unusable."""
+    try:
+        saved = torch.load(path, weights_only=True)
+        outputs, repeat = saved["outputs"], saved["repeat"]
+    except Exception as exc:  # noqa: BLE001 - a missing or damaged file, whatever the reason
+        return f"the worker's outputs could not be read: {type(exc).__name__}: {exc}"[:300]
+    tensors = [t for case in [*outputs, repeat] for t in case]
+    if len(outputs) != cases or not all(type(t) is torch.Tensor for t in tensors):
+        return f"the worker saved outputs for {len(outputs)} of {cases} cases, or objects that are not tensors"
+    return saved
+
+
 def evaluate_source(problem: Path, source: str, *, scratch: Path, small: bool = False, timing: bool | None = None,
                     timeout_s: float = 300, memory_mb: int | None = None, ctx: TrialContext | None = None,
                     require_strict: bool = True) -> KernelEvaluation:
@@ -166,7 +179,9 @@ def evaluate_source(problem: Path, source: str, *, scratch: Path, small: bool = 
             return KernelEvaluation(status=res["status"], detail=str(res.get("detail", ""))[:400], proof=proof_d)
         if proof_d["findings"]:
             return KernelEvaluation(status="rejected", detail=proof_d["findings"][0], proof=proof_d)
-        saved = torch.load(scratch / "check_out.pt", weights_only=True)
+        saved = _load_outputs(scratch / "check_out.pt", len(ref.cases))
+        if isinstance(saved, str):
+            return KernelEvaluation(status="runtime_error", detail=saved, proof=proof_d)
         status, detail, stats = _compare(ref, saved["outputs"], saved["repeat"], require_strict)
         out = KernelEvaluation(status=status, detail=detail, strict_ok=stats["strict_ok"], loose_ok=stats["loose_ok"],
                                max_abs_err=stats["max_abs_err"], proof=proof_d)

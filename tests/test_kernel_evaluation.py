@@ -288,3 +288,13 @@ def test_timing_path_checks_timed_outputs_and_summarises(monkeypatch, tmp_path, 
         assert t["bytes_moved"] == 2 * 256 * 1024 * 4 and t["persisting_l2_reset"] is True
         assert out.metrics["speedup_eager"] == t["speedup_eager"]
         assert "Nsight Compute: ncu (Nsight Compute) not found on PATH; going on" in out.summary
+
+
+def test_unusable_worker_outputs_are_a_runtime_error_not_a_crash(tmp_path):
+    from tunesmith.kernels.evaluation import _load_outputs
+
+    assert "could not be read" in _load_outputs(tmp_path / "missing.pt", 7)
+    torch.save({"outputs": [[torch.zeros(2)]], "repeat": [torch.zeros(2)]}, tmp_path / "short.pt")
+    assert "outputs for 1 of 7 cases" in _load_outputs(tmp_path / "short.pt", 7)
+    torch.save({"outputs": [[torch.zeros(2)]] * 7, "repeat": [torch.zeros(2)]}, tmp_path / "ok.pt")
+    assert isinstance(_load_outputs(tmp_path / "ok.pt", 7), dict)
