@@ -4,6 +4,7 @@ its reference under the Triton interpreter (fresh random inputs, 1e-4 in fp32) f
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import itertools
 import math
@@ -20,6 +21,12 @@ PROBLEMS = {p.stem: p for p in list_problems()}
 NEEDS_LLM = {"attention", "conv2d", "gemm_swiglu"}
 FAST = ["softmax", "matmul_irregular", "layer_norm_gelu", "argmax_dim1", "gemm_bias_relu", "cumsum"]
 _ids = itertools.count()
+
+
+@functools.cache
+def plan_of(name: str):
+    """One plan per problem for the whole module (tracing is the slow part; rendering is pure)."""
+    return plan_kernel(PROBLEMS[name], small=True)
 
 
 @pytest.fixture(autouse=True)
@@ -81,8 +88,8 @@ def test_the_set_has_at_least_25_problems_in_kernelbench_format():
 
 
 def test_every_problem_plans_or_needs_an_llm_with_one_line():
-    for name, path in PROBLEMS.items():
-        plan = plan_kernel(path, small=True)
+    for name, _path in PROBLEMS.items():
+        plan = plan_of(name)
         if name in NEEDS_LLM:
             assert isinstance(plan, NeedsLLM), name
             assert "\n" not in plan.reason and "LLM" in plan.reason
@@ -92,14 +99,14 @@ def test_every_problem_plans_or_needs_an_llm_with_one_line():
 
 
 def test_needs_llm_names_the_op():
-    assert "Conv2d" in plan_kernel(PROBLEMS["conv2d"], small=True).reason
-    assert "2 matmuls" in plan_kernel(PROBLEMS["attention"], small=True).reason
+    assert "Conv2d" in plan_of("conv2d").reason
+    assert "2 matmuls" in plan_of("attention").reason
 
 
 def test_generated_source_imports_only_torch_triton_and_stdlib():
     allowed = {"torch", "triton"} | set(sys.stdlib_module_names)
-    for name, path in PROBLEMS.items():
-        plan = plan_kernel(path, small=True)
+    for name, _path in PROBLEMS.items():
+        plan = plan_of(name)
         if isinstance(plan, NeedsLLM):
             continue
         tree = ast.parse(plan.render(plan.default_config()))
@@ -114,9 +121,19 @@ def test_generated_source_imports_only_torch_triton_and_stdlib():
         assert any(isinstance(n, ast.ClassDef) and n.name == "ModelNew" for n in tree.body), name
 
 
+def test_generated_source_passes_the_evaluators_static_proof_of_work():
+    from tunesmith.kernels.proof import static_findings
+
+    for name, path in PROBLEMS.items():
+        plan = plan_of(name)
+        if isinstance(plan, KernelPlan):
+            for cfg in (plan.default_config(), other_config(plan)):
+                assert static_findings(plan.render(cfg), path.read_text()) == [], name
+
+
 @pytest.mark.parametrize("name", FAST)
 def test_fast_subset_matches_reference_for_two_configs(name, interpreter, tmp_path):
-    plan = plan_kernel(PROBLEMS[name], small=True)
+    plan = plan_of(name)
     for cfg in (plan.default_config(), other_config(plan)):
         check_matches(PROBLEMS[name], plan, cfg, tmp_path)
 
@@ -124,6 +141,6 @@ def test_fast_subset_matches_reference_for_two_configs(name, interpreter, tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(PROBLEMS) - NEEDS_LLM - set(FAST)))
 def test_every_covered_problem_matches_reference_for_two_configs(name, interpreter, tmp_path):
-    plan = plan_kernel(PROBLEMS[name], small=True)
+    plan = plan_of(name)
     for cfg in (plan.default_config(), other_config(plan)):
         check_matches(PROBLEMS[name], plan, cfg, tmp_path)
