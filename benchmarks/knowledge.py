@@ -174,7 +174,10 @@ def main() -> None:
     args = ap.parse_args()
     embedders = args.embedders.split(",")
     docs = manuals()
-    result: dict = {"extraction": extraction(docs), "retrieval": {}, "scale": {}}
+    earlier = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    # embedders not run now keep their numbers from the last run
+    result: dict = {"extraction": extraction(docs), "retrieval": dict(earlier.get("retrieval", {})),
+                    "scale": dict(earlier.get("scale", {}))}
     print("extraction (rules)      extracted expected precision recall defaults unsupported")
     for src, r in result["extraction"].items():
         print(f"  {src:24} {r['extracted']:9} {r['expected']:8} {r['precision']:9.3f} {r['recall']:6.3f} "
@@ -197,12 +200,8 @@ def main() -> None:
             r = result["scale"][emb] = scale(corpus, emb, args.chunks, queries)
             print(f"scale {emb:8} {r['chunks']} chunks ({r['pages']} man pages): ingest {r['ingest_s']} s "
                   f"({r['chunks_per_s']}/s), query median {r['median_query_ms']} ms, p90 {r['p90_query_ms']} ms")
-    elif Path(args.out).exists():  # --chunks 0: keep the scale numbers of the last full run
-        result["scale"] = json.loads(Path(args.out).read_text()).get("scale", {})
-    if args.llm == "off" and Path(args.out).exists():  # and its LLM extraction numbers
-        earlier = json.loads(Path(args.out).read_text()).get("llm_extraction")
-        if earlier:
-            result["llm_extraction"] = earlier
+    if args.llm == "off" and earlier.get("llm_extraction"):  # the last run's LLM extraction numbers
+        result["llm_extraction"] = earlier["llm_extraction"]
     result["machine"] = {"python": sys.version.split()[0], "note": "2-core shared development machine, no GPU"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -80,14 +80,17 @@ def minilm_embed(texts: list[str], batch: int = 64) -> list[list[float]]:
     import torch
 
     tok, bert = load_minilm()
-    out: list[list[float]] = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: little padding
+    out: list[list[float]] = [[] for _ in texts]
     with torch.inference_mode():
-        for i in range(0, len(texts), batch):
-            enc = tok.encode_batch(texts[i:i + batch])
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            enc = tok.encode_batch([texts[j] for j in idx])
             ids = torch.tensor([e.ids for e in enc])
             mask = torch.tensor([e.attention_mask for e in enc])
             hidden = bert(ids, mask)
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            out.extend(torch.nn.functional.normalize(pooled, p=2, dim=1).tolist())
+            for j, vec in zip(idx, torch.nn.functional.normalize(pooled, p=2, dim=1).tolist(), strict=True):
+                out[j] = vec
     return out
