@@ -159,7 +159,7 @@ def test_scripted_model_drives_the_tool_calls(studied: Path) -> None:
     session.handle("what happened in trial 99, and which trials exist?")
     assert "has no trial #99" in backend.calls[3]["messages"][-1]["content"]  # call_tool's one-line error reached it
     assert events[-2] == ChatEvent("say", "Only #1 and #2 exist in prog.")
-    assert events[-1].kind == "error" and "has no trial #99; fix: use a number from 1 to 2" in events[-1].text
+    assert events[-1].kind == "error" and "has no trial #99; fix: use a number from 1 to " in events[-1].text
 
 
 def test_failing_model_falls_back_to_the_rules(studied: Path) -> None:

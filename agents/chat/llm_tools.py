@@ -54,7 +54,7 @@ def ask(client: Any, store: StoreReader, question: str, *, study: str | None, fo
         history: list[dict[str, str]] = (), on_tool: Callable[[str, dict[str, Any], str], None] | None = None,
         knowledge: Any = None, rule_args: dict[str, Any] | None = None) -> str:
     """Answer ``question`` with the model calling tools; ``forced`` is the tool the first reply must call, and
-    ``rule_args`` the arguments the rules read from the question (used when the model's own fail)."""
+    ``rule_args`` the arguments the rules read from the question (they override the model's for that call)."""
     messages = [system_message(study), *list(history)[-6:], {"role": "user", "content": question}]
     for step in range(MAX_STEPS):
         schema = forced_action(forced) if forced and step == 0 else ChatAction
@@ -65,10 +65,9 @@ def ask(client: Any, store: StoreReader, question: str, *, study: str | None, fo
             break
         args = action.arguments if isinstance(action.arguments, dict) else action.arguments.model_dump(exclude_unset=True)
         args = repair(store, action.tool, args, study)
-        result = call_tool(action.tool, args, store, knowledge=knowledge)
-        if '"error"' in result[:12] and action.tool == forced and rule_args:  # the model garbled what the rules know
+        if action.tool == forced and rule_args:  # the numbers the user typed win over the model's reading of them
             args = {**args, **rule_args}
-            result = call_tool(action.tool, args, store, knowledge=knowledge)
+        result = call_tool(action.tool, args, store, knowledge=knowledge)
         if on_tool is not None:
             on_tool(action.tool, args, result)
         messages += [{"role": "assistant", "content": json.dumps({"tool": action.tool, "arguments": args})},
