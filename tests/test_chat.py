@@ -67,6 +67,7 @@ def test_rules_recognise_the_questions(line: str, kind: str, args: dict) -> None
     assert recognise("yes", pending=True).kind == "approve" and recognise("trials 4").kind == "open"  # edits need a draft
 
 
+@pytest.mark.slow
 def test_plain_repl_through_stdin_drafts_waits_for_yes_runs_and_answers_why(folder: Path) -> None:
     lines = [DRAFT, "status", "yes", "why trial 2?", "why threads 2", "compare 2 and 1", "what is the meaning of life",
              "quit"]
@@ -84,6 +85,7 @@ def test_plain_repl_through_stdin_drafts_waits_for_yes_runs_and_answers_why(fold
     assert "prog: trial #2 vs #1:" in out and "needs an LLM" in out and out.rstrip().endswith("bye")
 
 
+@pytest.mark.slow
 def test_plain_repl_on_a_pseudo_terminal(folder: Path) -> None:
     argv = chat_argv("--plain")
     child = pexpect.spawn(argv[0], argv[1:], cwd=str(folder), env=quiet_env(), encoding="utf-8", timeout=120)
@@ -109,6 +111,7 @@ def test_plain_repl_on_a_pseudo_terminal(folder: Path) -> None:
     assert child.exitstatus == 0
 
 
+@pytest.mark.slow
 def test_textual_app_through_its_pilot(folder: Path) -> None:
     from textual.widgets import Input
 

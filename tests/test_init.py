@@ -72,6 +72,7 @@ def test_init_writes_a_commented_job_that_loads_with_the_users_values(folder: Pa
     target.close()
 
 
+@pytest.mark.slow
 def test_run_dash_dash_tunes_a_command_line_end_to_end(folder: Path) -> None:
     res = tune("run", "--plain", "--llm", "off", "--trials", "2", "--", PY, "prog.py", "--threads", "2", "--fast",
                cwd=folder)
@@ -90,6 +91,7 @@ def test_run_dash_dash_tunes_a_command_line_end_to_end(folder: Path) -> None:
     (["--", PY, "prog.py", "mylabel"], "nothing to tune"),
     (["--metric", "latency_ms", "--", PY, "prog.py", "--threads", "2"], "reported no number 'latency_ms'"),
     ([], "no command given"),
+    (["--", PY, "prog.py", "--threads", "2", "--token", "sk-abcdef1234567890"], "holds a secret"),
 ])
 def test_bad_commands_are_one_line_exit_2(folder: Path, args: list[str], needle: str) -> None:
     res = tune("init", *args, cwd=folder)

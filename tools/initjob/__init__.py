@@ -110,6 +110,11 @@ def draft_job(argv: list[str], *, cwd: Path | None = None, envs: list[str] = (),
     if not argv:
         raise InitError("no command given", "write it after `--`, e.g. `tune init -- python prog.py --threads 4`")
     check_program(argv, cwd)
+    from tunesmith.runners.secrets import redact
+
+    if any(redact(a) != a for a in argv):
+        raise InitError("the command line holds a secret (a key or token), which would be written into the job",
+                        "pass it in an environment variable and name it with --env NAME")
     if trials < 1:
         raise InitError(f"--trials {trials}: the trial budget must be at least 1", "pass --trials 1 or more")
     text = read_help(argv, cwd, help_timeout_s)
