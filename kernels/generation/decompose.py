@@ -111,6 +111,21 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         if name == "layer_norm" and a("bias") is not None:
             out = nz.pw("add", out, a("bias"))
         return out
+    if name == "instance_norm_module":
+        x, w, b, eps = args
+        rank = len(nz.tensor(x, name).shape)
+        if rank < 3:
+            raise Unsupported(f"instance norm of a rank-{rank} tensor")
+        dims = list(range(2, rank))
+        mean = nz.red("mean", x, dims, True)
+        var = nz.red("var", x, dims, True, correction=0)
+        out = nz.pw("mul", nz.pw("sub", x, mean), nz.pw("rsqrt", nz.pw("add", var, eps)))
+        per_channel = (x.shape[1],) + (1,) * (rank - 2)
+        if w is not None:
+            out = nz.pw("mul", out, view(nz, "view", w, (per_channel,), {}, None))
+        if b is not None:
+            out = nz.pw("add", out, view(nz, "view", b, (per_channel,), {}, None))
+        return out
     if name == "normalize":
         p, dim, eps = a("p", 2.0), a("dim", 1), a("eps", 1e-12)
         if p != 2:

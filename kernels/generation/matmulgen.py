@@ -22,7 +22,8 @@ class MatmulSpec:
     out: Val
     pro: dict[str, list[Val]] = field(default_factory=dict)  # "A"/"B" -> nodes (topological)
     epi: list[Val] = field(default_factory=list)
-    loads: dict[str, list[Val]] = field(default_factory=dict)  # "A"/"B"/"C" -> leaves
+    loads: dict[str, list[Val]] = field(default_factory=dict)  # "A"/"B"/"C" -> tensor leaves
+    scalars: list[Val] = field(default_factory=list)  # Python-number forward arguments (kernel scalars)
 
 
 def analyse(outs: list[Val]) -> MatmulSpec:
@@ -62,6 +63,10 @@ def analyse(outs: list[Val]) -> MatmulSpec:
         raise Unsupported(f"the output {list(out.shape)} is not the matmul's shape {list(mm.shape)}")
     spec.epi = [v for v in epi if not v.is_leaf]
     spec.loads["C"] = [a for a in _leaves(nodes) if any(a in [x for x in v.vals()] for v in spec.epi)]
+    spec.scalars = [v for v in _leaves(nodes) if v.kw.get("scalar")]
+    spec.loads = {side: [v for v in leaves if not v.kw.get("scalar")] for side, leaves in spec.loads.items()}
+    if not spec.loads["A"] or not spec.loads["B"]:
+        raise Unsupported("a matmul operand made from Python numbers only")
     return spec
 
 
@@ -77,6 +82,7 @@ def kernel_source(spec: MatmulSpec) -> str:
     """The @triton.jit GEMM kernel with the fused prologues and epilogue."""
     A, B, C = spec.loads["A"], spec.loads["B"], spec.loads["C"]
     ptrs = [f"a{i}" for i in range(len(A))] + [f"b{i}" for i in range(len(B))] + [f"c{i}" for i in range(len(C))]
+    ptrs += [f"s{i}" for i in range(len(spec.scalars))]
     strides = [f"a{i}_s{x}" for i in range(len(A)) for x in "bmk"] + [f"b{i}_s{x}" for i in range(len(B)) for x in "bkn"]
     strides += [f"c{i}_s{x}" for i in range(len(C)) for x in "bmn"] + ["o_sb", "o_sm", "o_sn"]
     L = [
@@ -101,7 +107,7 @@ def kernel_source(spec: MatmulSpec) -> str:
         "        mask_a = (rm < M)[:, None] & (kk < K)[None, :]",
         "        mask_b = (kk < K)[:, None] & (rn < N)[None, :]",
     ]
-    names: dict[int, str] = {}
+    names: dict[int, str] = {id(leaf): f"s{i}" for i, leaf in enumerate(spec.scalars)}
     for i, leaf in enumerate(A):
         names[id(leaf)] = f"xa{i}"
         L.append(f"        xa{i} = tl.load(a{i} + bid * a{i}_sb + rm[:, None] * a{i}_sm + kk[None, :] * a{i}_sk, "
@@ -166,6 +172,7 @@ def launcher_source(spec: MatmulSpec, leaf_count: int, out_dtype: str, config: d
             L.append(f"    {name} = {view}({idx(leaf)}, ashape, bshape, oshape, batch, fold)")
             args.append(name)
             strides.append(f"*{name}.stride()")
+    args += [f"float({idx(leaf)})" for leaf in spec.scalars]
     L.append(f"    out = torch.empty((nb, M, N), dtype={out_dtype}, device=device)")
     L.append("    if M * N > 0:")
     L.append(f"        grid = (triton.cdiv(M, {config['BLOCK_M']}) * triton.cdiv(N, {config['BLOCK_N']}), nb)")

@@ -128,6 +128,9 @@ class Normalizer:
         value = n.meta.get("value")
         if n.op == "placeholder":
             self.inputs.append(n.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                source = ("input", len(self.inputs) - 1, n.name)  # a Python number: a scalar kernel argument
+                return Val("leaf", (), (), F32, {"source": source, "views": (), "scalar": True})
             if not isinstance(value, torch.Tensor):
                 raise Unsupported(f"forward argument {n.name} is a {type(value).__name__}, not a tensor")
             return self.leaf(("input", len(self.inputs) - 1, n.name), value)
@@ -170,6 +173,12 @@ class Normalizer:
             w = p("weight") if mod.weight is not None else None
             b = p("bias") if getattr(mod, "bias", None) is not None else None
             return self.call("layer_norm", (x, mod.normalized_shape, w, b, mod.eps), {}, None)
+        if isinstance(mod, nn.modules.instancenorm._InstanceNorm):
+            if mod.track_running_stats and not mod.training:
+                raise Unsupported(f"{type(mod).__name__} with running statistics in eval mode")
+            w = p("weight") if mod.affine else None
+            b = p("bias") if mod.affine else None
+            return self.call("instance_norm_module", (x, w, b, mod.eps), {}, None)
         if isinstance(mod, getattr(nn, "RMSNorm", ())):
             w = p("weight") if mod.weight is not None else None
             return self.call("rms_norm", (x, mod.normalized_shape, w, mod.eps), {}, None)

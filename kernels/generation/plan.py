@@ -88,8 +88,9 @@ class KernelPlan:
         self.pattern = describe(self.template, nodes, self.spec)
         self.signature = {
             "ops": op_names(outs),
-            "shapes": [list(t.shape) for t in inputs],
-            "dtypes": [str(t.dtype).removeprefix("torch.") for t in inputs],
+            "shapes": [list(t.shape) if isinstance(t, torch.Tensor) else [] for t in inputs],
+            "dtypes": [str(t.dtype).removeprefix("torch.") if isinstance(t, torch.Tensor) else type(t).__name__
+                       for t in inputs],
         }
         model_new_source(self.path, arg_names, "pass")  # refuse early if the constructor cannot be copied
 

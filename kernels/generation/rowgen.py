@@ -58,7 +58,8 @@ def analyse(outs: list[Val]) -> RowSpec:
         if v.op in REDUCTIONS or v.op in SCANS:
             if arg_spaces == {"O"}:
                 raise Unsupported(f"a {v.op} of an already reduced value")
-            sp = "O" if v.op in REDUCTIONS and not v.kw["keepdim"] else "shape_i"
+            # dims dropped from the front broadcast back like kept dims (torch aligns shapes on the right)
+            sp = "O" if v.op in REDUCTIONS and not v.kw["keepdim"] and v.kw["dim"][0] != 0 else "shape_i"
         else:
             if arg_spaces == {"shape_i", "O"}:
                 raise Unsupported(f"{v.op} mixes a reduced value (dim dropped) with full rows")
@@ -82,9 +83,12 @@ def analyse(outs: list[Val]) -> RowSpec:
                 seen.add((id(o), "shape_i"))
                 spec.loads.append((o, "shape_i"))
             spec.space[id(o)] = "shape_i"
+    if all(leaf.kw.get("scalar") for leaf, _ in spec.loads):
+        raise Unsupported("a graph of scalar arguments only")
     for leaf, sp in spec.loads:
         lead = R - len(leaf.shape)
-        covers = sp == "shape_i" and any(d >= lead and leaf.shape[d - lead] != 1 for d in dims)
+        covers = sp == "shape_i" and not leaf.kw.get("scalar") and any(
+            d >= lead and leaf.shape[d - lead] != 1 for d in dims)
         spec.width[(id(leaf), sp)] = "full" if covers else "row"  # type: ignore[index]
     for v in nodes:
         if v.is_leaf:
@@ -102,12 +106,13 @@ def analyse(outs: list[Val]) -> RowSpec:
             spec.width[id(v)] = "full" if wide else "row"
     for o in outs:
         sp = spec.space[id(o)]
-        if sp == "O" and o.shape == shape_o:
-            spec.stores.append((o, "O"))
-        elif sp == "shape_i" and o.shape == shape_i:
+        row = _width(spec, o, sp) == "row"
+        if sp == "shape_i" and o.shape == shape_i:
             spec.stores.append((o, "full"))
-        elif sp == "shape_i" and o.shape == reduced(shape_i, dims, True) and _width(spec, o, sp) == "row":
+        elif sp == "shape_i" and o.shape == reduced(shape_i, dims, True) and row:
             spec.stores.append((o, "keep"))
+        elif o.shape == shape_o and row:
+            spec.stores.append((o, "O"))
         else:
             raise Unsupported(f"an output of shape {list(o.shape)} from a loop over {list(shape_i)}")
     return spec
@@ -123,8 +128,9 @@ def kernel_params(spec: RowSpec) -> tuple[list[str], list[int]]:
     outer = [d for d in range(R) if d != r]
     params = [f"in{k}" for k in range(len(spec.loads))] + [f"out{j}" for j in range(len(spec.stores))]
     params += ["M", "N"] + [f"S{d}" for d in outer]
-    for k, (_, sp) in enumerate(spec.loads):
-        params += [f"in{k}_s{d}" for d in outer] + ([f"in{k}_sr"] if sp == "shape_i" else [])
+    for k, (leaf, sp) in enumerate(spec.loads):
+        if not leaf.kw.get("scalar"):
+            params += [f"in{k}_s{d}" for d in outer] + ([f"in{k}_sr"] if sp == "shape_i" else [])
     for j, (_, kind) in enumerate(spec.stores):
         params += [f"out{j}_s{d}" for d in outer] + ([f"out{j}_sr"] if kind == "full" else [])
     return params, outer
@@ -135,6 +141,16 @@ def row_offsets(outer: list[int], prefix: str) -> str:
     if not outer:
         return "(rem * 0)[:, None]"
     return "(" + " + ".join(f"i{d} * {prefix}_s{d}" for d in outer) + ")[:, None]"
+
+
+def load_expr(spec: RowSpec, outer: list[int], k: int) -> str:
+    """Load ``k`` as fp32: a full [BLOCK_M, BLOCK_N] tile, a [BLOCK_M, 1] row value, or a scalar argument."""
+    leaf, sp = spec.loads[k]
+    if leaf.kw.get("scalar"):
+        return f"in{k}"
+    full = spec.width[(id(leaf), sp)] == "full"  # type: ignore[index]
+    off = row_offsets(outer, f"in{k}") + (f" + cols * in{k}_sr" if full else "")
+    return f"tl.load(in{k} + {off}, mask={'mask' if full else 'mask_m'}, other=0.0).to(tl.float32)"
 
 
 def kernel_source(spec: RowSpec) -> str:
@@ -163,9 +179,7 @@ def kernel_source(spec: RowSpec) -> str:
 
     names: dict[object, str] = {}
     for k, (leaf, sp) in enumerate(spec.loads):
-        full = spec.width[(id(leaf), sp)] == "full"  # type: ignore[index]
-        off = rows(f"in{k}") + (f" + cols * in{k}_sr" if full else "")
-        L.append(f"    x{k} = tl.load(in{k} + {off}, mask={'mask' if full else 'mask_m'}, other=0.0).to(tl.float32)")
+        L.append(f"    x{k} = {load_expr(spec, outer, k)}")
         names[(id(leaf), sp)] = f"x{k}"
 
     def ref(a: object, sp: str) -> str:
@@ -230,7 +244,7 @@ def launcher_source(spec: RowSpec, leaf_count: int, out_dtypes: list[str], confi
     outer = [d for d in range(rank - len(spec.dims) + 1) if d != r]
     L = [f"def _launch({', '.join(f'a{i}' for i in range(leaf_count))}):"]
     L.append("    " + "; ".join(f"_L{k} = a{_leaf_index(spec, k)}" for k in range(len(spec.loads))))
-    i_loads = [k for k, (_, sp) in enumerate(spec.loads) if sp == "shape_i"]
+    i_loads = [k for k, (leaf, sp) in enumerate(spec.loads) if sp == "shape_i" and not leaf.kw.get("scalar")]
     L.append(f"    shape = tuple(torch.broadcast_shapes({', '.join(f'_L{k}.shape' for k in i_loads)}))")
     L.append(f"    assert len(shape) == {rank}, 'ModelNew was generated for rank-{rank} inputs'")
     L.append(f"    kshape = shape[:{r}] + (math.prod(shape[{r}:{d1 + 1}]),) + shape[{d1 + 1}:]")
@@ -238,10 +252,12 @@ def launcher_source(spec: RowSpec, leaf_count: int, out_dtypes: list[str], confi
     L.append(f"    N = kshape[{r}]")
     L.append("    M = math.prod(outer)")
     L.append("    oshape = tuple(outer)")
-    L.append("    device = _L0.device")
+    L.append(f"    device = _L{i_loads[0]}.device")
     args, strides = [], []
-    for k, (_, sp) in enumerate(spec.loads):
-        if sp == "shape_i":
+    for k, (leaf, sp) in enumerate(spec.loads):
+        if leaf.kw.get("scalar"):
+            L.append(f"    e{k} = float(_L{k})")
+        elif sp == "shape_i":
             L.append(f"    e{k} = _L{k}.expand(shape).reshape(kshape)")
             strides.append(f"*[e{k}.stride(d) for d in {outer}], e{k}.stride({r})")
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .exprs import lit, pointwise
 from .ir import REDUCTIONS, SCANS, Unsupported, Val
-from .rowgen import RowSpec, kernel_params, row_offsets
+from .rowgen import RowSpec, kernel_params, load_expr, row_offsets
 
 INIT = {"sum": "0.0", "mean": "0.0", "amax": 'float("-inf")', "argmax": 'float("-inf")', "amin": 'float("inf")',
         "argmin": 'float("inf")', "prod": "1.0", "var": "0.0"}
@@ -93,12 +93,9 @@ class _Emitter:
         key = (id(a), sp)
         if key not in names:
             k = self.load_index[key]
-            full = self.spec.width[key] == "full"  # type: ignore[index]
-            if full and not in_loop:
+            if self.spec.width[key] == "full" and not in_loop:  # type: ignore[index]
                 raise Unsupported("a full-width input outside a chunk loop")
-            off = row_offsets(self.outer, f"in{k}") + (f" + cols * in{k}_sr" if full else "")
-            mask = "mask" if full else "mask_m"
-            lines.append(f"{indent}x{k} = tl.load(in{k} + {off}, mask={mask}, other=0.0).to(tl.float32)")
+            lines.append(f"{indent}x{k} = {load_expr(self.spec, self.outer, k)}")
             names[key] = f"x{k}"
         return names[key]
 
