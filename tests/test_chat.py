@@ -27,7 +27,8 @@ def chat_argv(*extra: str) -> list[str]:
 
 
 def quiet_env() -> dict[str, str]:
-    env = {**os.environ, "LANGSMITH_TRACING": "false", "TUNESMITH_LLM_BASE_URL": "", "TERM": "xterm"}
+    env = {**os.environ, "LANGSMITH_TRACING": "false", "TUNESMITH_LLM_BASE_URL": "", "TERM": "xterm",
+           "TUNESMITH_KNOWLEDGE": "off"}  # the user's own knowledge store stays out of the tests
     env.pop("OPENAI_API_KEY", None)
     return env
 
@@ -204,3 +205,24 @@ def test_garbled_model_arguments_are_repaired_from_the_question(studied: Path) -
     assert '"number": 2' in backend.calls[1]["messages"][-1]["content"]
     assert events[1] == ChatEvent("say", "Trial #2 tried threads 4.")
     assert events[-1].text.startswith("from the store: trial #2 of prog")
+
+
+def test_why_cites_passages_from_the_knowledge_source(studied: Path) -> None:
+    from tunesmith.tools.operations import KnowledgeHit
+
+    class Manual:
+        """A knowledge source standing in for the knowledge store's retriever."""
+
+        def __init__(self) -> None:
+            self.queries: list[str] = []
+
+        def search(self, query: str, k: int, filters: dict[str, str]) -> list[KnowledgeHit]:
+            self.queries.append(query)
+            return [KnowledgeHit(text="--threads N: more threads than cores slow the loop down", score=0.8,
+                                 source="manuals:prog-help")]
+
+    events: list[ChatEvent] = []
+    manual = Manual()
+    ChatSession(studied / ".tunesmith", emit=events.append, knowledge=manual).handle("why trial 2?")
+    assert manual.queries and "threads" in manual.queries[0]
+    assert events[-1].text.endswith("lessons: [manuals:prog-help] --threads N: more threads than cores slow the loop down")

@@ -14,10 +14,11 @@ from tunesmith.tools.operations import TOOLS, StoreReader, ToolError
 from .intents import Intent
 
 
-def run_tool(store: StoreReader, name: str, **args: Any) -> Any:
-    """Call a tools/ operation with validated arguments; returns its output model."""
+def run_tool(store: StoreReader, name: str, knowledge: Any = None, **args: Any) -> Any:
+    """Call a tools/ operation with validated arguments; returns its output model (``knowledge``: the source
+    ``search_knowledge`` asks, e.g. the knowledge store's retriever; None: the study store's lessons)."""
     op = TOOLS[name]
-    return op(store, op.input_model.model_validate(args))
+    return op(store, op.input_model.model_validate(args), knowledge)
 
 
 def _cfg(config: dict[str, Any]) -> str:
@@ -41,7 +42,7 @@ def resolve_study(store: StoreReader, wanted: str | None, current: str | None) -
     return max(live, key=lambda s: s.updated_at).name
 
 
-def answer(store: StoreReader, intent: Intent, current: str | None) -> tuple[str, str | None]:
+def answer(store: StoreReader, intent: Intent, current: str | None, knowledge: Any = None) -> tuple[str, str | None]:
     """The text answering ``intent`` and the study it was about (None for list)."""
     if intent.kind == "list":
         rows = run_tool(store, "list_studies").studies
@@ -60,7 +61,7 @@ def answer(store: StoreReader, intent: Intent, current: str | None) -> tuple[str
         return (f"{study}: {out.summary}. medians {out.metric} #{out.a.number} {_num(out.a.median)} vs "
                 f"#{out.b.number} {_num(out.b.median)}; differences: {diff}"), study
     if intent.kind == "why":
-        return why_text(store, study, intent.args), study
+        return why_text(store, study, intent.args, knowledge), study
     raise ToolError(f"no rule answers {intent.kind!r}", "ask about list, status, best, show N, compare A B or why N")
 
 
@@ -96,7 +97,7 @@ def trial_text(store: StoreReader, study: str, number: int) -> str:
     return "; ".join(parts)
 
 
-def why_text(store: StoreReader, study: str, args: dict[str, Any]) -> str:
+def why_text(store: StoreReader, study: str, args: dict[str, Any], knowledge: Any = None) -> str:
     """Why a trial (or the trial that set ``param`` to ``value``) was tried and judged as it was, with lessons."""
     number = args.get("trial")
     if number is None and args.get("param"):
@@ -120,7 +121,7 @@ def why_text(store: StoreReader, study: str, args: dict[str, Any]) -> str:
     if trail:
         text += ". reasoning trail: " + " | ".join(trail)
     query = " ".join([*(t.diff_vs_default or {}).keys(), *map(str, t.config.values()), "helped failed"])
-    hits = run_tool(store, "search_knowledge", query=query, k=2).hits
+    hits = run_tool(store, "search_knowledge", knowledge, query=query, k=2).hits
     if hits:
         text += ". lessons: " + " | ".join(f"[{h.source}] {h.text[:200]}" for h in hits)
     return text

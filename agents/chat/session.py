@@ -193,7 +193,7 @@ class ChatSession:
             if intent.kind == "open":
                 self.say(NEEDS_LLM)
                 return
-            text, study = answers.answer(store, intent, self.current)
+            text, study = answers.answer(store, intent, self.current, self.knowledge)
             self.current = study or self.current
             self.say(text)
         finally:
@@ -224,7 +224,7 @@ class ChatSession:
         self.say(text)
         if intent.kind != "open":  # a small model may word it loosely: the store's own answer, with its citations
             try:
-                grounded, _ = answers.answer(store, intent, self.current)
+                grounded, _ = answers.answer(store, intent, self.current, self.knowledge)
             except TunesmithError as exc:
                 self.emit(ChatEvent("error", redact(exc.line())))
             else:

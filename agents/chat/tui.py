@@ -27,9 +27,10 @@ class ChatApp(App):
     CSS = "RichLog { height: 1fr; } Input { dock: bottom; }"
 
     def __init__(self, state_dir: Path, *, llm: Any = None, study_llm: Any = None, banner: str = "",
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, knowledge: Any = None) -> None:
         super().__init__()
-        self.session = ChatSession(state_dir, emit=self._from_worker, llm=llm, study_llm=study_llm, cwd=cwd)
+        self.session = ChatSession(state_dir, emit=self._from_worker, llm=llm, study_llm=study_llm, cwd=cwd,
+                                   knowledge=knowledge)
         self.banner = banner
         self.transcript: list[str] = []
         self.busy = False

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         plain: Annotated[bool, typer.Option("--plain", help="a line-by-line REPL (SSH, dumb terminals, pipes)")] = False,
         llm: Annotated[str | None, typer.Option(help="auto | off | endpoint | local (SmolLM2 via llama.cpp)")] = None,
         state_dir: Annotated[Path, typer.Option("--state-dir", help="where studies live")] = DEFAULT_STATE,
+        knowledge_dir: Annotated[str | None, typer.Option(help="the knowledge store (default: the user's; off: none)")] = None,
     ) -> None:
         """Talk to tunesmith: describe a job, approve it, watch it run, ask why (list, status, compare, ...)."""
         from tunesmith.agents.frontends.cli import _fail, _internal
@@ -36,16 +37,20 @@ def register(app: typer.Typer) -> None:
             banner = (f"tune chat — LLM: {setup.description}. Describe a job with its command in `backticks`, "
                       "or ask: list, status, best, show trial N, compare A and B, why trial N. `help`, `quit`.")
             study_llm = setup if setup.online else None
+            from tunesmith.knowledge.retrieval import open_retriever
+
+            knowledge = open_retriever(knowledge_dir)  # manuals and lessons; None: the study store's lessons only
             if plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
                 from tunesmith.agents.chat.repl import printer, run_repl
                 from tunesmith.agents.chat.session import ChatSession
 
-                session = ChatSession(state_dir, emit=printer(sys.stdout), llm=setup.client, study_llm=study_llm)
+                session = ChatSession(state_dir, emit=printer(sys.stdout), llm=setup.client, study_llm=study_llm,
+                                      knowledge=knowledge)
                 code = run_repl(session, banner=banner)
             else:
                 from tunesmith.agents.chat.tui import ChatApp
 
-                ChatApp(state_dir, llm=setup.client, study_llm=study_llm, banner=banner).run()
+                ChatApp(state_dir, llm=setup.client, study_llm=study_llm, banner=banner, knowledge=knowledge).run()
                 code = 0
         except TunesmithError as exc:
             raise _fail(exc) from None
