@@ -219,10 +219,10 @@ def test_why_cites_passages_from_the_knowledge_source(studied: Path) -> None:
         def search(self, query: str, k: int, filters: dict[str, str]) -> list[KnowledgeHit]:
             self.queries.append(query)
             return [KnowledgeHit(text="--threads N: more threads than cores slow the loop down", score=0.8,
-                                 source="manuals:prog-help")]
+                                 source="manuals:prog-help", citation="prog-help, lines 4-5 (chunk c1)")]
 
     events: list[ChatEvent] = []
     manual = Manual()
     ChatSession(studied / ".tunesmith", emit=events.append, knowledge=manual).handle("why trial 2?")
     assert manual.queries and "threads" in manual.queries[0]
-    assert events[-1].text.endswith("lessons: [manuals:prog-help] --threads N: more threads than cores slow the loop down")
+    assert events[-1].text.endswith("lessons: [prog-help, lines 4-5 (chunk c1)] --threads N: more threads than cores slow the loop down")

@@ -123,5 +123,5 @@ def why_text(store: StoreReader, study: str, args: dict[str, Any], knowledge: An
     query = " ".join([*(t.diff_vs_default or {}).keys(), *map(str, t.config.values()), "helped failed"])
     hits = run_tool(store, "search_knowledge", knowledge, query=query, k=2).hits
     if hits:
-        text += ". lessons: " + " | ".join(f"[{h.source}] {h.text[:200]}" for h in hits)
+        text += ". lessons: " + " | ".join(f"[{getattr(h, 'citation', '') or h.source}] {h.text[:200]}" for h in hits)
     return text
