@@ -20,13 +20,20 @@ from typing import Any
 import torch
 import torch.fx
 
+from tunesmith.runners.errors import JobError
+
 from .ir import Unsupported
+
+FORMAT_FIX = "give a KernelBench-format file: class Model(nn.Module), get_inputs() and get_init_inputs()"
 
 _counter = itertools.count()
 
 
-class ProblemError(ValueError):
-    """The problem file is missing, does not import, or lacks Model/get_inputs/get_init_inputs."""
+class ProblemError(JobError):
+    """The problem file is missing, does not import, or lacks Model/get_inputs/get_init_inputs (exit 2)."""
+
+    def __init__(self, problem: str, fix: str = FORMAT_FIX) -> None:
+        super().__init__(problem, fix)
 
 
 @dataclass

@@ -107,8 +107,7 @@ class Normalizer:
     def leaf(self, source: tuple, value: torch.Tensor) -> Val:
         if value.is_complex():
             raise Unsupported(f"a {value.dtype} tensor input (the templates compute real numbers only)")
-        key = source if source[0] == "param" else source[:2]
-        return self.intern(Val("leaf", (), tuple(value.shape), value.dtype, {"source": source, "views": (), "key": key}))
+        return self.intern(Val("leaf", (), tuple(value.shape), value.dtype, {"source": source, "views": ()}))
 
     # -- the walk ------------------------------------------------------------------------------
     def run(self) -> tuple[list[Val], bool, list[str]]:

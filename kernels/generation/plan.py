@@ -7,7 +7,6 @@ triton and the standard library.
 
 from __future__ import annotations
 
-import operator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from .loading import ProblemError, trace
 from .modelsrc import model_new_source
 from .normalize import normalize
 
-_ = operator  # the generated forward reaches parameters with operator.attrgetter
 LLM_HINT = "an LLM is needed (tune kernel --llm ...)"
 HEADER = ["import math", "import operator", "", "import torch", "import torch.nn as nn",
           "import torch.nn.functional as F", "import triton", "import triton.language as tl"]
