@@ -182,7 +182,7 @@ def test_elementwise_styles_broadcasts_and_scalars(tmp_path):
         "torch.where(x > 0, x, 0.2 * x) + torch.clamp(y, max=0.5) - 1 / (1 + torch.exp(-x))",
         "F.silu(x) * F.hardsigmoid(y) + F.softplus(x) - torch.abs(y) ** 2",
         "F.gelu(x, approximate='tanh') + F.elu(y) + torch.maximum(x, y) + F.relu6(x) + F.mish(y)",
-        "2.0 ** x + torch.pow(y, 2) + torch.tanh(x) * y - torch.sqrt(torch.abs(y) + 1.0) + x.clamp(min=-0.5) ** 0.5",
+        "2.0 ** x + torch.pow(y, 2) + torch.tanh(x) * y - torch.sqrt(torch.abs(y) + 1.0) + x.clamp(min=0.0) ** 0.5",
     ], [(3, 1, 17), (5, 17)], args="x, y")
 
 
