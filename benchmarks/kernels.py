@@ -3,7 +3,8 @@
 Each problem runs the whole `tune kernel` pipeline (``agents/kernel/pipeline.generate_kernel``) in a fresh
 state folder (no library answers): template or LLM, configs tuned through the core's loop, re-verified,
 stored. Then an independent check, in a fresh process, loads the written ``model_new.py`` and the reference
-and compares them on seeds and input draws the evaluator never used.
+and compares them on seeds and input draws the evaluator never used (loose tolerance: 1e-2 absolute plus
+1e-2 relative).
 
 Reported per problem and overall: correctness rate at strict and loose tolerance (over all problems and over
 those a template covers), the independent check, fast_1 and fast_1.2 (the share of problems whose kernel is
@@ -63,11 +64,12 @@ CHECK = textwrap.dedent('''
         ok = torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype
         if not ok:
             print(json.dumps({"ok": False, "why": "wrong output type, shape or dtype"})); sys.exit(0)
-        if want.dtype.is_floating_point:
-            worst = max(worst, (got.float() - want.float()).abs().max().item())
+        if want.dtype.is_floating_point:  # loose tolerance: |got - want| <= 1e-2 + 1e-2 * |want|
+            excess = (got.float() - want.float()).abs() / (1e-2 + 1e-2 * want.float().abs())
+            worst = max(worst, excess.max().item())
         else:
-            worst = max(worst, float((got != want).any().item()))
-    print(json.dumps({"ok": worst <= 1e-2, "max_abs_err": worst}))
+            worst = max(worst, 2.0 * float((got != want).any().item()))
+    print(json.dumps({"ok": worst <= 1.0, "worst_over_tolerance": worst}))
 ''')
 
 
@@ -172,7 +174,7 @@ def main() -> None:
     from tunesmith.kernels.codegen_target import gpu_visible
     from tunesmith.kernels.problems import list_problems
 
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=150)
     timed = gpu_visible()
     problems = [p for p in list_problems() if args.only is None or p.stem in args.only]
     if not timed:
