@@ -146,7 +146,25 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
     if name in ("cumsum", "cumprod"):
         v = nz.tensor(x, name)
         dims = norm_dims(a("dim"), len(v.shape), name, allow_all=False)
+        if v.op == "flip":  # a reverse scan: flip(cumsum(flip(x))) = sum(x) - cumsum(x) + x
+            if name != "cumsum" or v.kw["dim"] != dims:
+                raise Unsupported(f"a {name} of a flipped tensor (only a reverse cumsum along the flipped dim is covered)")
+            inner = v.args[0]
+            fwd = nz.intern(Val(name, (inner,), inner.shape, F32, {"dim": dims}))
+            rev = nz.pw("add", nz.pw("sub", nz.red("sum", inner, list(dims), True), fwd), inner)
+            return nz.intern(Val("flip", (rev,), rev.shape, F32, {"dim": dims, "reversed_scan": True}))
         return nz.intern(Val(name, (v,), v.shape, F32, {"dim": dims}))
+    if name in MORE_POINTWISE:
+        return more_pointwise(nz, name, x, a)
+    if name == "softmin":
+        return call_op(nz, "softmax", (nz.pw("neg", x), a("dim")), {}, value)
+    if name == "cosine_similarity":
+        return cosine_similarity(nz, x, a("x2"), a("dim", 1), a("eps", 1e-8))
+    if name == "pairwise_distance":
+        diff = nz.pw("add", nz.pw("sub", x, a("x2")), a("eps", 1e-6))
+        return vector_norm(nz, diff, a("p", 2.0), -1, a("keepdim", False))
+    if name == "flip":
+        return flip(nz, x, a("dims"))
     if name == "gelu":
         approx = a("approximate", "none") or "none"
         return nz.pw("gelu", x, approximate=approx)
@@ -261,3 +279,55 @@ def loss(nz: Any, name: str, x: Any, target: Any, reduction: str, a: Any) -> Val
     if reduction == "batchmean" and term.shape:
         return nz.pw("div", nz.red("sum", term, None, False), float(term.shape[0]))
     raise Unsupported(f"{name} with reduction={reduction!r}")
+
+
+MORE_POINTWISE = ("softsign", "logsigmoid", "tanhshrink", "hardshrink", "softshrink", "celu", "threshold")
+
+
+def more_pointwise(nz: Any, name: str, x: Any, a: Any) -> Val:
+    """Activations written as the primitives they are made of (softsign, logsigmoid, shrinks, celu, threshold)."""
+    x = nz.tensor(x, name)
+    if name == "softsign":
+        return nz.pw("div", x, nz.pw("add", nz.pw("abs", x), 1.0))
+    if name == "logsigmoid":  # -softplus(-x): exact for large |x| on both sides
+        return nz.pw("neg", nz.pw("softplus", nz.pw("neg", x), beta=1.0, threshold=20.0))
+    if name == "tanhshrink":
+        return nz.pw("sub", x, nz.pw("tanh", x))
+    if name == "hardshrink":
+        lam = a("lambd", 0.5)
+        return nz.pw("where", nz.pw("gt", nz.pw("abs", x), lam), x, 0.0)
+    if name == "softshrink":
+        lam = a("lambd", 0.5)
+        low = nz.pw("where", nz.pw("lt", x, -lam), nz.pw("add", x, lam), 0.0)
+        return nz.pw("where", nz.pw("gt", x, lam), nz.pw("sub", x, lam), low)
+    if name == "celu":
+        alpha = a("alpha", 1.0)
+        if alpha == 0:
+            raise Unsupported("celu with alpha 0")
+        neg = nz.pw("mul", nz.pw("expm1", nz.pw("div", x, float(alpha))), float(alpha))
+        return nz.pw("where", nz.pw("gt", x, 0.0), x, neg)
+    th, val = a("threshold"), a("value")
+    if isinstance(th, Val) or isinstance(val, Val) or th is None or val is None:
+        raise Unsupported("threshold with tensor or missing threshold/value")
+    return nz.pw("where", nz.pw("gt", x, th), x, val)
+
+
+def cosine_similarity(nz: Any, x1: Any, x2: Any, dim: Any, eps: float) -> Val:
+    """sum((x1 / max(||x1||, eps)) * (x2 / max(||x2||, eps)), dim), as torch computes it."""
+    x1, x2 = nz.tensor(x1, "cosine_similarity"), nz.tensor(x2, "cosine_similarity")
+    shape = tuple(torch.broadcast_shapes(x1.shape, x2.shape))
+    if x1.shape != shape or x2.shape != shape:
+        raise Unsupported("cosine_similarity of operands that broadcast")
+    dims = norm_dims(dim, len(shape), "cosine_similarity", allow_all=False)
+    n1 = nz.pw("clamp", nz.pw("sqrt", nz.red("sum", nz.pw("mul", x1, x1), list(dims), True)), lo=eps, hi=None)
+    n2 = nz.pw("clamp", nz.pw("sqrt", nz.red("sum", nz.pw("mul", x2, x2), list(dims), True)), lo=eps, hi=None)
+    return nz.red("sum", nz.pw("mul", nz.pw("div", x1, n1), nz.pw("div", x2, n2)), list(dims), False)
+
+
+def flip(nz: Any, x: Any, dims: Any) -> Val:
+    """flip along one dim: undoes a reverse scan's marker, else a marker that only a cumsum may consume."""
+    x = nz.tensor(x, "flip")
+    d = norm_dims(dims, len(x.shape), "flip", allow_all=False)
+    if x.op == "flip" and x.kw["dim"] == d:
+        return x.args[0]
+    return nz.intern(Val("flip", (x,), x.shape, F32, {"dim": d}))

@@ -54,10 +54,14 @@ SIGS = {
     "smooth_l1_loss": ["input", "target", "size_average", "reduce", "reduction", "beta"],
     "huber_loss": ["input", "target", "reduction", "delta"],
     "kl_div": ["input", "target", "size_average", "reduce", "reduction", "log_target"], "celu": ["input", "alpha"],
+    "hardshrink": ["input", "lambd"], "softshrink": ["input", "lambd"], "threshold": ["input", "threshold", "value"],
+    "softmin": ["input", "dim"], "cosine_similarity": ["x1", "x2", "dim", "eps"],
+    "pairwise_distance": ["x1", "x2", "p", "eps", "keepdim"], "flip": ["input", "dims"],
 }
 MODULE_OPS = {
     nn.ReLU: "relu", nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish",
     nn.Hardsigmoid: "hardsigmoid", nn.Mish: "mish", nn.SELU: "selu", nn.Identity: "identity",
+    nn.Softsign: "softsign", nn.LogSigmoid: "logsigmoid", nn.Tanhshrink: "tanhshrink",
 }
 
 
@@ -190,6 +194,12 @@ class Normalizer:
             nn.Softplus: ("softplus", {"beta": getattr(mod, "beta", 1.0), "threshold": getattr(mod, "threshold", 20.0)}),
             nn.Hardtanh: ("hardtanh", {"min_val": getattr(mod, "min_val", -1.0), "max_val": getattr(mod, "max_val", 1.0)}),
             nn.Dropout: ("dropout", {"p": getattr(mod, "p", 0.5), "training": True}),
+            nn.Softmin: ("softmin", {"dim": getattr(mod, "dim", None)}),
+            nn.CELU: ("celu", {"alpha": getattr(mod, "alpha", 1.0)}),
+            nn.Hardshrink: ("hardshrink", {"lambd": getattr(mod, "lambd", 0.5)}),
+            nn.Softshrink: ("softshrink", {"lambd": getattr(mod, "lambd", 0.5)}),
+            nn.Threshold: ("threshold", {"threshold": getattr(mod, "threshold", 0.0), "value": getattr(mod, "value", 0.0)}),
+            nn.CosineSimilarity: ("cosine_similarity", {"dim": getattr(mod, "dim", 1), "eps": getattr(mod, "eps", 1e-8)}),
         }
         for cls, (op, kw) in simple.items():
             if type(mod) is cls or (cls is nn.Hardtanh and isinstance(mod, nn.Hardtanh)):

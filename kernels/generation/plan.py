@@ -17,7 +17,7 @@ from tunesmith.runners.space import Param, SearchSpace
 
 from . import matmulgen, rowgen, rowloop
 from .exprs import HELPERS
-from .ir import REDUCTIONS, SCANS, Unsupported, Val, op_names, topo
+from .ir import POINTWISE, REDUCTIONS, SCANS, Unsupported, Val, op_names, topo
 from .loading import ProblemError, trace
 from .modelsrc import model_new_source
 from .normalize import normalize
@@ -181,6 +181,11 @@ def plan_kernel(problem: Path, *, small: bool = False) -> KernelPlan | NeedsLLM:
         for out, value in zip(outs, values, strict=True):
             if not value.dtype.is_floating_point and out.op not in ("argmax", "argmin"):
                 raise Unsupported(f"a {str(value.dtype).removeprefix('torch.')} output (templates write floats and indices)")
+        for v in topo(outs):
+            if v.op == "flip":
+                raise Unsupported("flip (covered only around a cumsum along the same dim: a reverse cumsum)")
+            if not (v.is_leaf or v.op in POINTWISE or v.op in REDUCTIONS or v.op in SCANS or v.op == "matmul"):
+                raise Unsupported(f"the op {v.op}")
         return KernelPlan(Path(problem), outs, returns_tuple, arg_names, [v.dtype for v in values], traced.inputs)
     except Unsupported as exc:
         reason = str(exc).splitlines()[0] if str(exc) else "an unknown pattern"

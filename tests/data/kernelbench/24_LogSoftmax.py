@@ -1,0 +1,32 @@
+# KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/24_LogSoftmax.py
+# (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/24_LogSoftmax.py); written in its style,
+# with get_small_inputs() added for the Triton interpreter.
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Model(nn.Module):
+    """
+    Simple model that performs a LogSoftmax activation.
+    """
+    def __init__(self, dim: int = 1):
+        super(Model, self).__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(x, dim=self.dim)
+
+batch_size = 4096
+dim = 393216
+
+def get_inputs():
+    x = torch.rand(batch_size, dim)
+    return [x]
+
+def get_small_inputs():
+    return [torch.randn(4, 200)]
+
+def get_init_inputs():
+    return []

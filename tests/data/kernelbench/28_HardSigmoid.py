@@ -1,0 +1,31 @@
+# KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/28_HardSigmoid.py
+# (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/28_HardSigmoid.py); written in its style,
+# with get_small_inputs() added for the Triton interpreter.
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Model(nn.Module):
+    """
+    Simple model that performs a HardSigmoid activation.
+    """
+    def __init__(self):
+        super(Model, self).__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardsigmoid(x)
+
+batch_size = 4096
+dim = 393216
+
+def get_inputs():
+    x = torch.rand(batch_size, dim)
+    return [x]
+
+def get_small_inputs():
+    return [torch.randn(4, 200)]
+
+def get_init_inputs():
+    return []

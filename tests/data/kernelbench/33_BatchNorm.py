@@ -1,0 +1,34 @@
+# KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/33_BatchNorm.py
+# (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/33_BatchNorm.py); written in its style,
+# with get_small_inputs() added for the Triton interpreter.
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Model(nn.Module):
+    """
+    Simple model that performs Batch Normalization.
+    """
+    def __init__(self, num_features: int):
+        super(Model, self).__init__()
+        self.bn = nn.BatchNorm2d(num_features=num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x)
+
+batch_size = 64
+features = 64
+dim1 = 512
+dim2 = 512
+
+def get_inputs():
+    x = torch.rand(batch_size, features, dim1, dim2)
+    return [x]
+
+def get_small_inputs():
+    return [torch.randn(2, 64, 5, 6)]
+
+def get_init_inputs():
+    return [features]

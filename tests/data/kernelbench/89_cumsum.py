@@ -1,0 +1,32 @@
+# KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/89_cumsum.py
+# (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/89_cumsum.py); written in its style,
+# with get_small_inputs() added for the Triton interpreter.
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Model(nn.Module):
+    """
+    A model that performs a scan along a dimension.
+    """
+    def __init__(self, dim):
+        super(Model, self).__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return torch.cumsum(x, dim=self.dim)
+
+batch_size = 32768
+input_shape = (32768,)
+dim = 1
+
+def get_inputs():
+    return [torch.rand(batch_size, *input_shape)]
+
+def get_small_inputs():
+    return [torch.randn(4, 100)]
+
+def get_init_inputs():
+    return [dim]

@@ -1,0 +1,31 @@
+# KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/96_HuberLoss.py
+# (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/96_HuberLoss.py); written in its style,
+# with get_small_inputs() added for the Triton interpreter.
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Model(nn.Module):
+    """
+    A model that computes a loss.
+    """
+    def __init__(self):
+        super(Model, self).__init__()
+
+    def forward(self, predictions, targets):
+        return torch.nn.functional.smooth_l1_loss(predictions, targets)
+
+batch_size = 32768
+input_shape = (32768,)
+dim = 1
+
+def get_inputs():
+    return [torch.rand(batch_size, *input_shape), torch.rand(batch_size, *input_shape)]
+
+def get_small_inputs():
+    return [torch.randn(8, 64) * 2, torch.randn(8, 64)]
+
+def get_init_inputs():
+    return []
