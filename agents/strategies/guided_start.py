@@ -1,0 +1,351 @@
+"""A guided start for small budgets: the default, then every knob the rules point at changed at once.
+
+With a budget of a few trials (``small_budget``: at most two per free parameter) the offline planner's
+one-knob screening cannot reach an optimum that needs two or more knobs changed together. The guided start
+does what an I/O engineer reading a trace does instead:
+
+1. the default (measured, traced where the job has the ``iotrace`` observer);
+2. one config that changes **every** knob a rule points at, each in its rule's direction (``guided``):
+   fewer syncs, larger transfers, chunks that match the transfer, file per process on a non-parallel
+   file system, collective buffering and write data sieving off on one node, more writer threads ...
+   Rules are data (``RULES``): words that find a parameter by its name or help text, the direction, how
+   sure the rule is without a trace, and the trace category (``runners/iotrace/suggest.py``) that raises
+   it. A rule below ``GUIDE`` confidence joins only when the baseline's trace flags its category;
+3. then adjustments from the best config so far (``moves``): if the guided config lost to the default,
+   it with one knob undone, least sure knob first; and coordinate moves from the incumbent, the
+   highest-priority knobs first (a changed ordered knob steps back towards its default, a choice tries
+   its other values), one alternative per knob per round.
+
+Every step is a function of the history, so a resumed study continues the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tunesmith.runners.space import Param, SearchSpace, Value
+from tunesmith.runners.types import Trial
+
+from .base import objective_value
+from .grid import Picker
+
+Config = dict[str, Value]
+GUIDE = 0.55  # rules at least this sure change their knob in the guided config without a trace
+FLAGGED = 0.15  # a trace suggestion scored at least this raises its rules into the guided config
+UNITS = {"b": 1, "bytes": 1, "kib": 1024, "kb": 1024, "k": 1024, "mib": 1 << 20, "mb": 1 << 20, "m": 1 << 20,
+         "gib": 1 << 30, "gb": 1 << 30, "g": 1 << 30}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b|bytes)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One piece of I/O tuning knowledge: which parameters it is about and which way to move them.
+
+    ``prefer``: "largest" / "smallest" value, "words" (the first value that starts with one of
+    ``values``), or "match" (the largest value not above the transfer knob's, in the same unit, i.e. a
+    chunk that matches the writes). ``when``: "" always, "one_node" (tunesmith runs a trial on one
+    machine), "not_parallel_fs" (no stripe/Lustre parameter or trace). ``bool_prefers``: the value a
+    yes/no knob takes (None: the rule leaves yes/no knobs alone).
+    """
+
+    key: str
+    category: str
+    words: tuple[str, ...]
+    prefer: str
+    confidence: float
+    why: str
+    values: tuple[str, ...] = ()
+    when: str = ""
+    bool_prefers: bool | None = None
+
+
+OFF = ("disable", "off", "false", "no", "never_")
+RULES: tuple[Rule, ...] = (
+    Rule("fewer-syncs", "fsync_policy", ("fsync", "fdatasync", "sync", "durab"), "words", 0.9,
+         "sync once at the end instead of after each write (still durable)",
+         values=("end", "once", "close", "per_file", "file", "batch", "group", "dir", "periodic")),
+    Rule("larger-transfers", "transfer_size", ("transfer", "xfer", "per_write", "per write", "write call",
+         "write_size", "buffer_size", "buffer-size", "bufsize", "request size", "record size", "block size"),
+         "largest", 0.85, "larger transfers: fewer calls, up to what the workload writes per process"),
+    Rule("chunk-matches-writes", "hdf5_layout", ("chunk shape", "chunk_rows", "chunk_shape", "chunking",
+         "chunk dims"), "match", 0.7, "chunks the size of the writes: each write fills whole chunks"),
+    Rule("file-per-process", "collective_buffering", ("file per process", "file-per-process", "fpp",
+         "per_process", "shared file"), "words", 0.7,
+         "a file per process: no shared-file locking on a file system that is not a parallel one",
+         values=("fpp", "file_per_process", "per_process", "per_rank", "shard", "many", "multi"),
+         when="not_parallel_fs"),
+    Rule("no-collective-buffering", "collective_buffering", ("romio_cb", "cb_write", "collective buffering",
+         "two-phase", "two_phase", "collective"), "words", 0.6,
+         "collective buffering off on one node: the two-phase shuffle buys nothing there",
+         values=OFF, when="one_node", bool_prefers=False),
+    Rule("no-write-sieving", "collective_buffering", ("ds_write", "sieving for independent writes",
+         "data sieving for writes"), "words", 0.45,
+         "write data sieving off: for non-contiguous writes it reads, locks and rewrites whole extents "
+         "(contiguous writes never use it, so only a trace of shared, independent writes raises it)", values=OFF),
+    Rule("more-writers", "imbalance", ("threads", "writers", "workers", "concurrency", "io_threads"),
+         "largest", 0.6, "more concurrent writers keep the device or the network busy"),
+    Rule("align-to-blocks", "hdf5_layout", ("alignment", "align_"), "largest", 0.4,
+         "align objects to the file system's block or stripe size"),
+    Rule("stripe-wider", "striping", ("stripe_count", "stripe count", "stripe-count"), "largest", 0.4,
+         "stripe a shared file over more servers"),
+    Rule("spread-directories", "metadata", ("fanout", "fan-out", "files_per_dir", "subfolder", "subdir"),
+         "largest", 0.35, "spread many files over more directories"),
+    Rule("fewer-stats", "metadata", ("stat calls", "stats"), "smallest", 0.35, "fewer stat calls"),
+    Rule("read-ahead", "read_ahead", ("read_ahead", "readahead", "read-ahead", "prefetch"), "largest", 0.35,
+         "more read-ahead for sequential reads", bool_prefers=True),
+    Rule("larger-caches", "hdf5_layout", ("cache", "meta_block", "metadata block"), "largest", 0.3,
+         "larger caches and metadata blocks: fewer small metadata writes"),
+)
+
+
+def _said(words: Sequence[str], param: Param) -> bool:
+    name = param.name.lower()
+    text = f"{param.help} {param.source.quote}".lower()
+    return any(w in name or re.search(rf"(?<![a-z]){re.escape(w)}", text) for w in words)
+
+
+def rule_for(param: Param) -> Rule | None:
+    """The first rule whose words name ``param`` (by its name or its help text), if any."""
+    return next((r for r in RULES if _said(r.words, param)), None)
+
+
+def unit_of(param: Param) -> int | None:
+    """Bytes per unit of a size parameter from its name's suffix (``_kib``, ``_mb``, ``_bytes``), if any."""
+    tail = param.name.lower().rsplit("_", 1)[-1]
+    return UNITS.get(tail) if "_" in param.name else None
+
+
+def magnitude(param: Param, value: Value) -> float | None:
+    """A number to order ``value`` by: the number itself, or a size string ("75M", "4KiB") in bytes."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _SIZE.match(str(value))
+    if not m:
+        return None
+    suffix = (m.group(2) or "b").lower()
+    return float(m.group(1)) * UNITS.get(suffix, UNITS.get(suffix.rstrip("b") or "b", 1))
+
+
+def scale(param: Param) -> list[Value] | None:
+    """The parameter's values in increasing order when they all have a magnitude, else None."""
+    grid = param.grid(5)
+    if param.kind == "bool" or any(magnitude(param, v) is None for v in grid):
+        return None
+    return sorted(grid, key=lambda v: magnitude(param, v) or 0.0)
+
+
+@dataclass
+class Context:
+    """What the rules may condition on: the trace's flagged categories and sizes, and the space."""
+
+    flagged: dict[str, float]
+    bytes_per_process: float | None = None
+    parallel_fs: bool = False
+
+
+def context(space: SearchSpace, metrics: dict[str, float] | None) -> Context:
+    """The rules' context from the baseline's ``iotrace.*`` metrics (None: untraced) and the space."""
+    metrics = metrics or {}
+    flagged = {k.split(".", 2)[2]: v for k, v in metrics.items() if k.startswith("iotrace.suggest.")}
+    written, procs = metrics.get("iotrace.bytes_written"), metrics.get("iotrace.nprocs") or 1.0
+    parallel = any(_said(("stripe", "lustre", "lfs ", "gpfs", "ost"), p) for p in space.params)
+    per_proc = written / procs if written else None
+    return Context(flagged=flagged, bytes_per_process=per_proc, parallel_fs=parallel or "striping" in flagged)
+
+
+def _applies(rule: Rule, ctx: Context) -> bool:
+    if rule.when == "not_parallel_fs" and ctx.parallel_fs:
+        return False
+    return rule.confidence >= GUIDE or ctx.flagged.get(rule.category, 0.0) >= FLAGGED
+
+
+def preferred(param: Param, rule: Rule, ctx: Context, chosen: Config, space: SearchSpace) -> Value | None:
+    """The value ``rule`` moves ``param`` to (None: it has nothing to say about this parameter)."""
+    grid = param.grid(5)
+    if param.kind == "bool":
+        return rule.bool_prefers
+    ordered = scale(param)
+    if rule.prefer == "words":
+        for word in rule.values:
+            for v in grid:
+                if str(v).lower().startswith(word):
+                    return v
+        return max(ordered, key=lambda v: magnitude(param, v) or 0.0) if ordered and rule.key == "fewer-syncs" else None
+    if ordered is None:
+        return None
+    if rule.prefer == "smallest":
+        return ordered[0]
+    if rule.prefer == "match":
+        return _matching(param, ordered, chosen, space)
+    unit = unit_of(param)
+    if rule.key == "larger-transfers" and ctx.bytes_per_process and unit:
+        fits = [v for v in ordered if (magnitude(param, v) or 0) * unit <= ctx.bytes_per_process]
+        return fits[-1] if fits else ordered[0]
+    return ordered[-1]
+
+
+def _matching(param: Param, ordered: list[Value], chosen: Config, space: SearchSpace) -> Value | None:
+    """The largest non-zero value not above the chosen transfer size in the same unit (name suffix)."""
+    suffix = param.name.lower().rsplit("_", 1)[-1]
+    for other in space.params:
+        rule = rule_for(other)
+        if rule is None or rule.key != "larger-transfers" or other.name not in chosen:
+            continue
+        if other.name.lower().rsplit("_", 1)[-1] != suffix:
+            continue
+        limit = magnitude(other, chosen[other.name]) or 0.0
+        fits = [v for v in ordered if 0 < (magnitude(param, v) or 0.0) <= limit]
+        return fits[-1] if fits else None
+    nonzero = [v for v in ordered if (magnitude(param, v) or 0.0) > 0]
+    return nonzero[-1] if nonzero else None
+
+
+def small_budget(space: SearchSpace, budget: int | None) -> bool:
+    """Whether ``budget`` trials are too few for one-knob screening: at most two per free parameter
+    (and fewer than the space's configs)."""
+    if not budget:
+        return False
+    free = [p for p in space.params if len(p.grid(5)) > 1]
+    return bool(free) and budget <= 2 * len(free) and budget < space.size(5)
+
+
+@dataclass
+class Knob:
+    """A parameter the guided start reasons about: its rule (if any), priority and guided value."""
+
+    name: str
+    rule: Rule | None
+    priority: float
+    target: Value | None = None
+
+
+def plan(space: SearchSpace, base: Config, ctx: Context, order: Sequence[str]) -> tuple[Config, list[Knob]]:
+    """The guided config and every free knob, highest priority first (a rule's confidence plus the
+    trace's score for its category; knobs no rule names follow in ``order``)."""
+    position = {n: i for i, n in enumerate(order)}
+    knobs: list[Knob] = []
+    config = dict(base)
+    for param in sorted(space.params, key=lambda p: getattr(rule_for(p), "prefer", "") == "match"):  # after transfers
+        if len(param.grid(5)) < 2:
+            continue
+        rule = rule_for(param)
+        if rule is None:
+            knobs.append(Knob(param.name, None, 0.0))
+            continue
+        priority = rule.confidence + ctx.flagged.get(rule.category, 0.0)
+        target = preferred(param, rule, ctx, config, space) if _applies(rule, ctx) else None
+        if target is not None and not param.contains(target):
+            target = None
+        if target is not None:
+            config[param.name] = target
+        knobs.append(Knob(param.name, rule, priority, target))
+    knobs.sort(key=lambda k: (-k.priority, position.get(k.name, len(position))))
+    return config, knobs
+
+
+UNKNOWN = 0.3  # how likely a knob no rule names is to matter
+OVERSHOOT = 0.5  # how likely the far end of an ordered range is past the best value
+
+
+def doubt(space: SearchSpace, knob: Knob, guided: Config, base: Config) -> float:
+    """How much trying ``knob``'s alternatives next is worth: the guided config's least certain bets
+    first. A knob moved to the far end of its range may have overshot; a knob moved by a rule is wrong
+    with about (1 - confidence); a knob left alone is worth its rule's confidence when the rule points
+    elsewhere (1 - confidence when it agrees with the default), ``UNKNOWN`` when no rule names it."""
+    if knob.rule is None:
+        return UNKNOWN
+    c = knob.rule.confidence
+    if guided[knob.name] != base[knob.name]:
+        ordered = scale(space.get(knob.name))
+        if ordered is not None and abs(ordered.index(guided[knob.name]) - ordered.index(base[knob.name])) > 1:
+            return max(OVERSHOOT, 1 - c)
+        return 1 - c
+    return 1 - c if knob.target == base[knob.name] else c
+
+
+def alternatives(space: SearchSpace, knob: Knob, incumbent: Config, base: Config) -> list[Value]:
+    """``knob``'s next values from the incumbent's, best bets first: an ordered knob's neighbours (back
+    towards its default first when the incumbent moved it, else the rule's way first), a choice's other
+    values (the rule's value, then the default, then the rest)."""
+    param = space.get(knob.name)
+    current = incumbent[knob.name]
+    ordered = scale(param)
+    if ordered is not None and current in ordered:
+        i = ordered.index(current)
+        up, down = ordered[i + 1 : i + 2], ordered[max(0, i - 1) : i]
+        default_up = (magnitude(param, base[knob.name]) or 0.0) > (magnitude(param, current) or 0.0)
+        if current != base[knob.name]:
+            return up + down if default_up else down + up
+        smaller = knob.rule is not None and knob.rule.prefer == "smallest"
+        return down + up if smaller else up + down
+    first = [knob.target, base[knob.name]]
+    rest = [v for v in [*first, *param.grid(5)] if v is not None and v != current]
+    return list(dict.fromkeys(rest))
+
+
+def moves(space: SearchSpace, knobs: Sequence[Knob], base: Config, guided: Config,
+          measured: Sequence[tuple[Config, float]], minimize: bool) -> list[tuple[Config, str]]:
+    """Configs to try after the guided one, in order, with why: undo one guided change at a time when
+    the guided config lost to the default (least sure first), then coordinate moves from the best
+    measured config so far, one alternative per knob per round, highest priority first."""
+    def better(a: float, b: float | None) -> bool:
+        return b is None or (a < b if minimize else a > b)
+
+    incumbent, best = base, None
+    latest = {repr(sorted(c.items())): (c, v) for c, v in measured}  # a config's latest value counts
+    for config, value in latest.values():
+        if better(value, best):
+            incumbent, best = config, value
+    score = {k: v for k, (_, v) in latest.items()}
+    g, b = score.get(repr(sorted(guided.items()))), score.get(repr(sorted(base.items())))
+    out: list[tuple[Config, str]] = []
+    changed = [k for k in knobs if guided[k.name] != base[k.name]]
+    if g is not None and b is not None and not better(g, b) and len(changed) > 1 and best == b:
+        for k in sorted(changed, key=lambda k: k.priority):
+            why = k.rule.key if k.rule else "no rule"
+            out.append(({**guided, k.name: base[k.name]}, f"the guided config lost to the default: undo {k.name} ({why})"))
+    ranked = sorted(knobs, key=lambda k: -doubt(space, k, guided, base))  # stable: priority breaks ties
+    rounds = [alternatives(space, k, incumbent, base) for k in ranked]
+    for depth in range(max((len(r) for r in rounds), default=0)):
+        for k, alts in zip(ranked, rounds, strict=True):
+            if depth < len(alts):
+                why = k.rule.key if k.rule else "no rule names it"
+                out.append(({**incumbent, k.name: alts[depth]},
+                            f"from the best so far, {k.name}: {incumbent[k.name]} -> {alts[depth]} ({why})"))
+    return out
+
+
+def describe(guided: Config, base: Config, knobs: Sequence[Knob], traced: bool) -> str:
+    """One line: what the guided config changes and by which rule."""
+    parts = [f"{k.name} {base[k.name]} -> {guided[k.name]} ({k.rule.key})" for k in knobs
+             if k.rule is not None and guided[k.name] != base[k.name]]
+    source = "the baseline's I/O trace and the rules" if traced else "the parameters' names and help (no trace) and the rules"
+    return f"guided start from {source}: " + ("; ".join(parts) or "no rule applies")
+
+
+def offer_guided(picker: Picker, history: Sequence[Trial], base: Config, order: Sequence[str], prefix: str) -> None:
+    """Offer the guided start's next configs (after the baseline, which the caller offers first): the
+    guided config, then the undo and coordinate moves, each new and feasible, until ``picker`` is full."""
+    strategy = picker.strategy
+    space = strategy.space
+    metrics = None
+    measured: list[tuple[Config, float]] = []
+    for trial in history:
+        if trial.candidate.source is not None:
+            continue
+        if trial.candidate.config == base and trial.measurement is not None and metrics is None:
+            metrics = {k: v for k, v in trial.measurement.metrics.items() if k.startswith("iotrace.")} or None
+        value = objective_value(trial)
+        if value is not None:
+            measured.append((dict(trial.candidate.config), value))
+    ctx = context(space, metrics)
+    guided, knobs = plan(space, base, ctx, order)
+    picker.offer(guided, "planner", f"{prefix}: {describe(guided, base, knobs, metrics is not None)}")
+    for config, why in moves(space, knobs, base, guided, measured, strategy.objective.minimize):
+        if picker.full:
+            return
+        picker.offer(config, "planner", f"{prefix}: adjust: {why}")
