@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .ir import POINTWISE, SHAPE_OPS, Unsupported, Val, norm_dims
+from .ir import POINTWISE, REDUCTIONS, SHAPE_OPS, Unsupported, Val, norm_dims, reduced
 
 F32 = torch.float32
 IDENTITY = {"contiguous", "clone", "detach", "identity", "float", "to", "type_as", "type", "alias"}
@@ -32,8 +32,13 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         if args[1] in ("T", "mT"):
             return view(nz, args[1], x, (), {}, value)
         raise Unsupported(f"attribute .{args[1]} of a tensor")
+    if isinstance(x, Val) and x.op == "zeros" and isinstance(value, torch.Tensor) and (
+            name in SHAPE_OPS or name in ("select", "narrow")):
+        return nz.intern(Val("zeros", (), tuple(value.shape), F32, {}))  # a view of zeros is zeros
     if name in SHAPE_OPS:
         return view(nz, name, x, args[1:], kw, value)
+    if name in ("zeros_like", "cat", "concat", "concatenate", "narrow", "select"):
+        return shifted(nz, name, args, kw, value)
     if name in IDENTITY:
         if isinstance(value, torch.Tensor) and not value.dtype.is_floating_point:
             raise Unsupported(f"a cast to {value.dtype} (the templates compute floating point only)")
@@ -146,6 +151,11 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
     if name in ("cumsum", "cumprod"):
         v = nz.tensor(x, name)
         dims = norm_dims(a("dim"), len(v.shape), name, allow_all=False)
+        if v.op == "shift1":  # an exclusive scan: cumsum of x shifted one place with a zero = cumsum(x) - x
+            if name != "cumsum" or v.kw["dim"] != dims:
+                raise Unsupported(f"a {name} of a shifted tensor (only an exclusive cumsum along the shift is covered)")
+            inner = v.args[0]
+            return nz.pw("sub", nz.intern(Val(name, (inner,), inner.shape, F32, {"dim": dims})), inner)
         if v.op == "flip":  # a reverse scan: flip(cumsum(flip(x))) = sum(x) - cumsum(x) + x
             if name != "cumsum" or v.kw["dim"] != dims:
                 raise Unsupported(f"a {name} of a flipped tensor (only a reverse cumsum along the flipped dim is covered)")
@@ -199,6 +209,9 @@ def view(nz: Any, name: str, x: Any, args: tuple, kw: dict, value: Any) -> Val:
         return nz.intern(Val("leaf", (), shape, x.dtype, {**x.kw, "views": views}))
     if isinstance(value, torch.Tensor) and tuple(value.shape) == x.shape:
         return x
+    if (isinstance(value, torch.Tensor) and x.op in REDUCTIONS and not x.kw["keepdim"]
+            and tuple(value.shape) == reduced(x.args[0].shape, x.kw["dim"], True)):
+        return nz.intern(Val(x.op, x.args, tuple(value.shape), x.dtype, {**x.kw, "keepdim": True}))  # dim put back
     raise Unsupported(f"a {name} of a computed value (views are covered on inputs and parameters only)")
 
 
@@ -331,3 +344,38 @@ def flip(nz: Any, x: Any, dims: Any) -> Val:
     if x.op == "flip" and x.kw["dim"] == d:
         return x.args[0]
     return nz.intern(Val("flip", (x,), x.shape, F32, {"dim": d}))
+
+
+def shifted(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Val:
+    """zeros_like, cat and narrow as far as an exclusive scan needs them; views of inputs for select/narrow.
+
+    ``cat((zeros with size 1 along d, x), d).narrow(d, 0, n)`` is x shifted one place along d (a ``shift1``
+    marker that only a cumsum along d may consume); anything else that needs a concatenation is refused.
+    """
+    x = args[0] if args else kw.get("input", kw.get("tensors"))
+    if name == "zeros_like":
+        if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
+            raise Unsupported("zeros_like of a non-float tensor")
+        return nz.intern(Val("zeros", (), tuple(value.shape), F32, {}))
+    if name in ("select", "narrow"):
+        x = nz.tensor(x, name)
+        if x.is_leaf:
+            return view(nz, name, x, args[1:], kw, value)
+        dim = args[1] if len(args) > 1 else kw.get("dim")
+        if name == "narrow" and x.op == "shiftcat" and isinstance(dim, int):
+            d = dim % len(x.shape)
+            start = args[2] if len(args) > 2 else kw.get("start")
+            length = args[3] if len(args) > 3 else kw.get("length")
+            inner = x.args[0]
+            if (d,) == x.kw["dim"] and start == 0 and length == inner.shape[d]:
+                return nz.intern(Val("shift1", (inner,), inner.shape, F32, {"dim": (d,)}))
+        raise Unsupported(f"{name} of a computed value")
+    parts = list(x) if isinstance(x, (list, tuple)) else []
+    dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+    if len(parts) == 2 and all(isinstance(p, Val) for p in parts) and isinstance(dim, int):
+        z, inner = parts
+        d = dim % len(inner.shape)
+        if z.op == "zeros" and z.shape[d] == 1 and len(z.shape) == len(inner.shape) and all(
+                a == b for i, (a, b) in enumerate(zip(z.shape, inner.shape)) if i != d):
+            return nz.intern(Val("shiftcat", (inner,), tuple(value.shape), F32, {"dim": (d,)}))
+    raise Unsupported("a concatenation (cat) other than a one-place zero shift before a cumsum")

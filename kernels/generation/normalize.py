@@ -23,7 +23,7 @@ ALIASES = {
     "bmm": "matmul", "__matmul__": "matmul", "expit": "sigmoid", "_softmax": "softmax",
     "_log_softmax": "log_softmax", "square": "square", "max_other": "maximum", "negative": "neg",
     "greater": "gt", "less": "lt", "clip": "clamp", "clamp_min": "clamp_min", "swish": "silu",
-    "vector_norm": "linalg_vector_norm", "frobenius_norm": "norm",
+    "vector_norm": "linalg_vector_norm", "frobenius_norm": "norm", "_threshold": "threshold",
 }
 OPERATOR_NAMES = {
     operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
