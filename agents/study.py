@@ -83,7 +83,7 @@ def build_strategy(job: Job, target: Target, session_hooks: dict[str, Any]) -> S
     name = job.strategy.name
     if name != "planner":
         return STRATEGIES.create(name, space, job.objective, **common)
-    offline = STRATEGIES.create("offline_planner", space, job.objective, **common,
+    offline = STRATEGIES.create("offline_planner", space, job.objective, **common, budget=job.budget.trials,
                                 priorities=getattr(target, "priorities", None))  # e.g. from an I/O trace
     llm = session_hooks.get("llm")
     if llm is None:

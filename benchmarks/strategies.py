@@ -104,6 +104,8 @@ def simulate(
         "baseline": baseline,
         "rules": target.rules(),
     }
+    if strategy == "offline_planner":
+        common["budget"] = budget  # as a study passes its trial budget (a small one takes the guided start)
     strat = STRATEGIES.create(strategy, space, objective, **common)
     history: list[Trial] = []
     with tempfile.TemporaryDirectory(prefix="tunesmith-bench-") as scratch:

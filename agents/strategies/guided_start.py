@@ -33,6 +33,7 @@ from .grid import Picker
 
 Config = dict[str, Value]
 GUIDE = 0.55  # rules at least this sure change their knob in the guided config without a trace
+LARGE = 1 << 20  # a write of this many bytes or more is a large one
 FLAGGED = 0.15  # a trace suggestion scored at least this raises its rules into the guided config
 UNITS = {"b": 1, "bytes": 1, "kib": 1024, "kb": 1024, "k": 1024, "mib": 1 << 20, "mb": 1 << 20, "m": 1 << 20,
          "gib": 1 << 30, "gb": 1 << 30, "g": 1 << 30}
@@ -63,16 +64,16 @@ class Rule:
 
 OFF = ("disable", "off", "false", "no", "never_")
 RULES: tuple[Rule, ...] = (
-    Rule("fewer-syncs", "fsync_policy", ("fsync", "fdatasync", "sync", "durab"), "words", 0.9,
+    Rule("fewer-syncs", "fsync_policy", ("fsync", "fdatasync", "sync", "durable", "durability"), "words", 0.9,
          "sync once at the end instead of after each write (still durable)",
          values=("end", "once", "close", "per_file", "file", "batch", "group", "dir", "periodic")),
     Rule("larger-transfers", "transfer_size", ("transfer", "xfer", "per_write", "per write", "write call",
-         "write_size", "buffer_size", "buffer-size", "bufsize", "request size", "record size", "block size"),
+         "write_size", "buffer", "bufsize", "batch", "request size", "record size", "block size"),
          "largest", 0.85, "larger transfers: fewer calls, up to what the workload writes per process"),
     Rule("chunk-matches-writes", "hdf5_layout", ("chunk shape", "chunk_rows", "chunk_shape", "chunking",
          "chunk dims"), "match", 0.7, "chunks the size of the writes: each write fills whole chunks"),
     Rule("file-per-process", "collective_buffering", ("file per process", "file-per-process", "fpp",
-         "per_process", "shared file"), "words", 0.7,
+         "per_process", "shared file", "shard", "per thread", "per rank"), "words", 0.7,
          "a file per process: no shared-file locking on a file system that is not a parallel one",
          values=("fpp", "file_per_process", "per_process", "per_rank", "shard", "many", "multi"),
          when="not_parallel_fs"),
@@ -86,6 +87,9 @@ RULES: tuple[Rule, ...] = (
          "(contiguous writes never use it, so only a trace of shared, independent writes raises it)", values=OFF),
     Rule("more-writers", "imbalance", ("threads", "writers", "workers", "concurrency", "io_threads"),
          "largest", 0.6, "more concurrent writers keep the device or the network busy"),
+    Rule("direct-for-large-writes", "transfer_size", ("direct", "o_direct", "direct i/o"), "large", 0.6,
+         "direct I/O for writes of 1 MiB or more: no copy into the page cache and no write-back of it "
+         "(as checkpoint writers do); small writes are left buffered", bool_prefers=True),
     Rule("align-to-blocks", "hdf5_layout", ("alignment", "align_"), "largest", 0.4,
          "align objects to the file system's block or stripe size"),
     Rule("stripe-wider", "striping", ("stripe_count", "stripe count", "stripe-count"), "largest", 0.4,
@@ -100,15 +104,20 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def _said(words: Sequence[str], param: Param) -> bool:
+def _said(words: Sequence[str], param: Param, where: str = "both") -> bool:
+    """Whether one of ``words`` is in the parameter's name, or starts a word of its help text."""
     name = param.name.lower()
     text = f"{param.help} {param.source.quote}".lower()
-    return any(w in name or re.search(rf"(?<![a-z]){re.escape(w)}", text) for w in words)
+    in_name = where != "help" and any(w in name for w in words)
+    return in_name or (where != "name" and any(re.search(rf"(?<![a-z]){re.escape(w)}(?:s|es)?(?![a-z])", text)
+                                               for w in words))
 
 
 def rule_for(param: Param) -> Rule | None:
-    """The first rule whose words name ``param`` (by its name or its help text), if any."""
-    return next((r for r in RULES if _said(r.words, param)), None)
+    """The first rule whose words are in ``param``'s name, else the first whose words its help text
+    uses (a help text that mentions fsync in passing does not outvote a name like ``batch``), if any."""
+    return (next((r for r in RULES if _said(r.words, param, "name")), None)
+            or next((r for r in RULES if _said(r.words, param, "help")), None))
 
 
 def unit_of(param: Param) -> int | None:
@@ -166,6 +175,8 @@ def _applies(rule: Rule, ctx: Context) -> bool:
 def preferred(param: Param, rule: Rule, ctx: Context, chosen: Config, space: SearchSpace) -> Value | None:
     """The value ``rule`` moves ``param`` to (None: it has nothing to say about this parameter)."""
     grid = param.grid(5)
+    if rule.prefer == "large":  # only where the chosen transfer size is known to be large
+        return rule.bool_prefers if param.kind == "bool" and _transfer_bytes(chosen, space) >= LARGE else None
     if param.kind == "bool":
         return rule.bool_prefers
     ordered = scale(param)
@@ -186,6 +197,16 @@ def preferred(param: Param, rule: Rule, ctx: Context, chosen: Config, space: Sea
         fits = [v for v in ordered if (magnitude(param, v) or 0) * unit <= ctx.bytes_per_process]
         return fits[-1] if fits else ordered[0]
     return ordered[-1]
+
+
+def _transfer_bytes(chosen: Config, space: SearchSpace) -> float:
+    """The largest chosen transfer size in bytes among the transfer knobs whose unit is known (0: none)."""
+    sizes = [0.0]
+    for other in space.params:
+        rule, unit = rule_for(other), unit_of(other)
+        if rule is not None and rule.key == "larger-transfers" and unit and other.name in chosen:
+            sizes.append((magnitude(other, chosen[other.name]) or 0.0) * unit)
+    return max(sizes)
 
 
 def _matching(param: Param, ordered: list[Value], chosen: Config, space: SearchSpace) -> Value | None:
@@ -229,7 +250,7 @@ def plan(space: SearchSpace, base: Config, ctx: Context, order: Sequence[str]) -
     position = {n: i for i, n in enumerate(order)}
     knobs: list[Knob] = []
     config = dict(base)
-    for param in sorted(space.params, key=lambda p: getattr(rule_for(p), "prefer", "") == "match"):  # after transfers
+    for param in sorted(space.params, key=lambda p: getattr(rule_for(p), "prefer", "") in ("match", "large")):
         if len(param.grid(5)) < 2:
             continue
         rule = rule_for(param)

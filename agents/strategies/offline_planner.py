@@ -30,6 +30,7 @@ from tunesmith.runners.types import Candidate, Trial
 
 from .base import Prefix, Strategy, objective_value
 from .grid import Picker, complete_baseline, config_key
+from .guided_start import offer_guided, small_budget
 from .screening import ScreenResult, ordered, rank_parameters, screening_summary, screening_values
 from .tpe import TPEStrategy
 
@@ -46,9 +47,11 @@ class OfflinePlannerStrategy(Strategy):
     passes = 2  # coordinate-descent passes (the second only over parameters screening found to matter)
 
     def __init__(self, *args, points: int = 5, n_startup_trials: int = 4,  # type: ignore[no-untyped-def]
-                 priorities: Callable[[Sequence[Trial]], Sequence[str] | None] | None = None, **kwargs) -> None:
+                 priorities: Callable[[Sequence[Trial]], Sequence[str] | None] | None = None,
+                 budget: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.priorities = priorities  # the target's order from what has run (e.g. the baseline's I/O trace)
+        self.budget = budget  # the study's trial budget: a small one takes the guided start (guided_start.py)
         self.points = points
         self.n_startup_trials = n_startup_trials
         named = [r for r in dict.fromkeys(self.rules) if r in self.space.names]
@@ -194,6 +197,10 @@ class OfflinePlannerStrategy(Strategy):
         if first:  # a function of the history: a resumed study reorders the same way
             self.order = [*dict.fromkeys(n for n in first if n in self.space.names),
                           *(n for n in self.order if n not in first)]
+        if small_budget(self.space, self.budget) and len(history) < (self.budget or 0):
+            offer_guided(picker, history, self._base, self.order, PREFIX)  # too few trials to screen
+            if picker.full:
+                return picker.picked
         base = self._base
         screened = self._screen(picker, base, tried)
         if picker.full:

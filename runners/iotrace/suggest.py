@@ -80,7 +80,9 @@ def _metadata(c: IOCharacterisation) -> Suggestion | None:
     time_share = _share(md.meta_time_s, c.io_time_s)
     if time_share < 0.3 and md.ops_per_access < 0.5:
         return None
-    score = max(time_share, min(0.8, md.ops_per_access / 4))
+    timed = c.io_time_s > 0 and (md.meta_time_s > 0 or md.sync_time_s is not None)
+    # measured time ranks it against the other symptoms (fsyncs, small transfers); counts only without it
+    score = time_share if timed else min(0.8, md.ops_per_access / 4)
     reason = (f"{md.opens} opens, {md.stats} stats, {md.creates + md.unlinks} creates/unlinks for "
               f"{c.access.reads + c.access.writes} reads and writes over {c.layout.files} files; "
               f"metadata took {time_share:.0%} of the I/O time")
