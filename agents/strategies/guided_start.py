@@ -85,18 +85,18 @@ RULES: tuple[Rule, ...] = (
          "data sieving for writes"), "words", 0.45,
          "write data sieving off: for non-contiguous writes it reads, locks and rewrites whole extents "
          "(contiguous writes never use it, so only a trace of shared, independent writes raises it)", values=OFF),
-    Rule("more-writers", "imbalance", ("threads", "writers", "workers", "concurrency", "io_threads"),
+    Rule("more-writers", "imbalance", ("thread", "writer", "worker", "concurrency", "jobs"),
          "largest", 0.6, "more concurrent writers keep the device or the network busy"),
-    Rule("direct-for-large-writes", "transfer_size", ("direct", "o_direct", "direct i/o"), "large", 0.6,
+    Rule("direct-for-large-writes", "transfer_size", ("direct", "odirect", "o_direct", "direct i/o"), "large", 0.6,
          "direct I/O for writes of 1 MiB or more: no copy into the page cache and no write-back of it "
          "(as checkpoint writers do); small writes are left buffered", bool_prefers=True),
-    Rule("align-to-blocks", "hdf5_layout", ("alignment", "align_"), "largest", 0.4,
+    Rule("align-to-blocks", "hdf5_layout", ("alignment", "align"), "largest", 0.4,
          "align objects to the file system's block or stripe size"),
     Rule("stripe-wider", "striping", ("stripe_count", "stripe count", "stripe-count"), "largest", 0.4,
          "stripe a shared file over more servers"),
     Rule("spread-directories", "metadata", ("fanout", "fan-out", "files_per_dir", "subfolder", "subdir"),
          "largest", 0.35, "spread many files over more directories"),
-    Rule("fewer-stats", "metadata", ("stat calls", "stats"), "smallest", 0.35, "fewer stat calls"),
+    Rule("fewer-stats", "metadata", ("stat calls", "stat"), "smallest", 0.35, "fewer stat calls"),
     Rule("read-ahead", "read_ahead", ("read_ahead", "readahead", "read-ahead", "prefetch"), "largest", 0.35,
          "more read-ahead for sequential reads", bool_prefers=True),
     Rule("larger-caches", "hdf5_layout", ("cache", "meta_block", "metadata block"), "largest", 0.3,
@@ -106,11 +106,25 @@ RULES: tuple[Rule, ...] = (
 
 def _said(words: Sequence[str], param: Param, where: str = "both") -> bool:
     """Whether one of ``words`` is in the parameter's name, or starts a word of its help text."""
-    name = param.name.lower()
+    name = _tokens(param.name)
     text = f"{param.help} {param.source.quote}".lower()
-    in_name = where != "help" and any(w in name for w in words)
+    in_name = where != "help" and any(_in_tokens(_tokens(w), name) for w in words)
     return in_name or (where != "name" and any(re.search(rf"(?<![a-z]){re.escape(w)}(?:s|es)?(?![a-z])", text)
                                                for w in words))
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", text.lower()) if t]
+
+
+def _in_tokens(word: list[str], name: list[str]) -> bool:
+    """Whether the word's tokens are a run of the name's tokens (the last one may take a plural ending)."""
+    n = len(word)
+    for i in range(len(name) - n + 1):
+        run = name[i : i + n]
+        if run[:-1] == word[:-1] and run[-1] in (word[-1], word[-1] + "s", word[-1] + "es"):
+            return True
+    return False
 
 
 def rule_for(param: Param) -> Rule | None:
@@ -209,16 +223,24 @@ def _transfer_bytes(chosen: Config, space: SearchSpace) -> float:
     return max(sizes)
 
 
+GENERIC = {"per", "size", "write", "writes", "chunk", "io", "call", "max", "min", "num", "n"}
+
+
 def _matching(param: Param, ordered: list[Value], chosen: Config, space: SearchSpace) -> Value | None:
-    """The largest non-zero value not above the chosen transfer size in the same unit (name suffix)."""
-    suffix = param.name.lower().rsplit("_", 1)[-1]
+    """The largest non-zero value not above the chosen transfer size in the same unit: bytes where both
+    names carry a size unit (``_kib``), else a unit word both names share (``chunk_rows``, ``rows_per_write``)."""
+    mine, unit = set(_tokens(param.name)) - GENERIC, unit_of(param)
     for other in space.params:
         rule = rule_for(other)
         if rule is None or rule.key != "larger-transfers" or other.name not in chosen:
             continue
-        if other.name.lower().rsplit("_", 1)[-1] != suffix:
+        theirs, other_unit = set(_tokens(other.name)) - GENERIC, unit_of(other)
+        if unit and other_unit:
+            limit = (magnitude(other, chosen[other.name]) or 0.0) * other_unit / unit
+        elif mine & theirs:
+            limit = magnitude(other, chosen[other.name]) or 0.0
+        else:
             continue
-        limit = magnitude(other, chosen[other.name]) or 0.0
         fits = [v for v in ordered if 0 < (magnitude(param, v) or 0.0) <= limit]
         return fits[-1] if fits else None
     nonzero = [v for v in ordered if (magnitude(param, v) or 0.0) > 0]
