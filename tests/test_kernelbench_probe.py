@@ -83,15 +83,26 @@ def independent_check(problem: Path, model_new: Path, seeds=(11, 12, 13)) -> Non
         with torch.no_grad():
             expected = model(*[x.clone() if isinstance(x, torch.Tensor) else x for x in xs])
             got = candidate(*xs)
-        for x, b in zip(xs, before):
+        for x, b in zip(xs, before, strict=True):
             if isinstance(x, torch.Tensor):
                 assert torch.equal(x, b), f"{problem.stem}: ModelNew changed its input"
         assert isinstance(got, torch.Tensor), f"{problem.stem}: ModelNew returned {type(got).__name__}"
         assert got.shape == expected.shape and got.dtype == expected.dtype, (
             f"{problem.stem}: {tuple(got.shape)} {got.dtype} vs {tuple(expected.shape)} {expected.dtype}")
         err = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
-        assert torch.allclose(got.double(), expected.double(), rtol=1e-4, atol=1e-5), (
-            f"{problem.stem}: seed {seed} max abs err {err:.3g}")
+        if torch.allclose(got.double(), expected.double(), rtol=1e-4, atol=1e-5):
+            continue
+        # fp32 summation order alone can exceed 1e-5 near zero (a dot product with cancellation): then the
+        # kernel must be as close to a float64 evaluation of the reference as torch's own fp32 result is
+        with torch.no_grad():
+            exact = model.double()(*[x.double() if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+                                     for x in xs]).double()
+        model.float()
+        torch_err = (expected.double() - exact).abs().max().item()
+        ours = (got.double() - exact).abs().max().item()
+        assert ours <= 4 * torch_err + 1e-6, (
+            f"{problem.stem}: seed {seed} max abs err {err:.3g} vs torch; {ours:.3g} vs float64 "
+            f"(torch's fp32 result: {torch_err:.3g})")
 
 
 def _generate_and_check(name: str, tmp_path: Path) -> None:

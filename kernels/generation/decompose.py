@@ -376,6 +376,6 @@ def shifted(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Val:
         z, inner = parts
         d = dim % len(inner.shape)
         if z.op == "zeros" and z.shape[d] == 1 and len(z.shape) == len(inner.shape) and all(
-                a == b for i, (a, b) in enumerate(zip(z.shape, inner.shape)) if i != d):
+                a == b for i, (a, b) in enumerate(zip(z.shape, inner.shape, strict=True)) if i != d):
             return nz.intern(Val("shiftcat", (inner,), tuple(value.shape), F32, {"dim": (d,)}))
     raise Unsupported("a concatenation (cat) other than a one-place zero shift before a cumsum")

@@ -1,11 +1,10 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/12_Matmul_with_diagonal_matrices_.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/12_Matmul_with_diagonal_matrices_.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
@@ -13,7 +12,7 @@ class Model(nn.Module):
     C = diag(A) * B
     """
     def __init__(self):
-        super(Model, self).__init__()
+        super().__init__()
 
     def forward(self, A, B):
         return torch.diag(A) @ B

@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level2/14_Gemm_Divide_Sum_Scaling.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level2/14_Gemm_Divide_Sum_Scaling.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     A level-2 fusion problem.
     """
     def __init__(self, input_size, hidden_size, scaling_factor):
-        super(Model, self).__init__()
+        super().__init__()
         self.weight = nn.Parameter(torch.randn(hidden_size, input_size))
         self.scaling_factor = scaling_factor
 

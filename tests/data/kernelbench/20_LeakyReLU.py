@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/20_LeakyReLU.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/20_LeakyReLU.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     Simple model that performs a LeakyReLU activation.
     """
     def __init__(self, negative_slope: float = 0.01):
-        super(Model, self).__init__()
+        super().__init__()
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,18 +1,18 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/31_ELU.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/31_ELU.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     Simple model that performs an ELU activation.
     """
     def __init__(self, alpha: float = 1.0):
-        super(Model, self).__init__()
+        super().__init__()
         self.alpha = alpha
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/34_InstanceNorm.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/34_InstanceNorm.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     Simple model that performs Instance Normalization.
     """
     def __init__(self, num_features: int):
-        super(Model, self).__init__()
+        super().__init__()
         self.inorm = nn.InstanceNorm2d(num_features=num_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/36_RMSNorm_.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/36_RMSNorm_.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     Simple model that performs RMS normalization written out.
     """
     def __init__(self, num_features: int, eps: float = 1e-5):
-        super(Model, self).__init__()
+        super().__init__()
         self.num_features = num_features
         self.eps = eps
 

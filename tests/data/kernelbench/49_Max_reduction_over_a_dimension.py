@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/49_Max_reduction_over_a_dimension.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/49_Max_reduction_over_a_dimension.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     Simple model that performs a reduction over a specific dimension.
     """
     def __init__(self, dim: int):
-        super(Model, self).__init__()
+        super().__init__()
         self.dim = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

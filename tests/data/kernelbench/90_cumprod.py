@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/90_cumprod.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/90_cumprod.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     A model that performs a scan along a dimension.
     """
     def __init__(self, dim):
-        super(Model, self).__init__()
+        super().__init__()
         self.dim = dim
 
     def forward(self, x):

@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/96_HuberLoss.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/96_HuberLoss.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     A model that computes a loss.
     """
     def __init__(self):
-        super(Model, self).__init__()
+        super().__init__()
 
     def forward(self, predictions, targets):
         return torch.nn.functional.smooth_l1_loss(predictions, targets)

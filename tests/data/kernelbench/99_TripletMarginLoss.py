@@ -1,18 +1,17 @@
 # KernelBench-style problem modelled on ScalingIntelligence/KernelBench level1/99_TripletMarginLoss.py
 # (https://github.com/ScalingIntelligence/KernelBench/blob/main/KernelBench/level1/99_TripletMarginLoss.py); written in its style,
 # with get_small_inputs() added for the Triton interpreter.
-import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
 
 class Model(nn.Module):
     """
     A model that computes a loss.
     """
     def __init__(self, margin=1.0):
-        super(Model, self).__init__()
+        super().__init__()
         self.loss_fn = torch.nn.TripletMarginLoss(margin=margin)
 
     def forward(self, anchor, positive, negative):

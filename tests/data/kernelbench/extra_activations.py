@@ -9,7 +9,7 @@ class Model(nn.Module):
     Sums several activations of the same input (module and functional spellings).
     """
     def __init__(self, alpha: float = 0.7):
-        super(Model, self).__init__()
+        super().__init__()
         self.softsign = nn.Softsign()
         self.logsigmoid = nn.LogSigmoid()
         self.alpha = alpha

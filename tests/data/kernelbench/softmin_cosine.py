@@ -9,7 +9,7 @@ class Model(nn.Module):
     Returns softmin over dim 1 of a and the cosine similarity of a and b along dim 1.
     """
     def __init__(self):
-        super(Model, self).__init__()
+        super().__init__()
         self.softmin = nn.Softmin(dim=1)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor):
