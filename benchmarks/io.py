@@ -137,6 +137,8 @@ def pair_job(name: str, pair: dict[str, Any], out_dir: Path, scope: str, *, live
     measure.update(repeats=2, warmup=1 if live else 0, remeasure=False)
     if not live:
         measure["observers"] = []
+    elif "iotrace" not in measure.get("observers", []):  # the live run traces its baseline (the guided start reads it)
+        measure["observers"] = [*measure.get("observers", ["resources"]), "iotrace"]
     data["measure"] = measure
     data["budget"] = {"trials": 5}
     data["strategy"] = {"name": "planner"}
