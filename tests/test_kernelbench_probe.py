@@ -27,11 +27,14 @@ DATA = Path(__file__).parent / "data" / "kernelbench"
 _ids = itertools.count()
 
 FAST = ["91_cumsum_reverse", "92_cumsum_exclusive", "extra_activations", "softmin_cosine", "37_FrobeniusNorm_",
-        "100_HingeLoss", "27_SELU_"]
+        "100_HingeLoss", "27_SELU_", "11_4D_tensor_matrix_multiplication"]
 NEEDS_LLM = {  # genuinely outside the templates: a one-line refusal, never a kernel
     "12_Matmul_with_diagonal_matrices_": "diag",
     "14_Gemm_Divide_Sum_Scaling": "after a matmul",
     "33_BatchNorm": "BatchNorm2d",
+    "35_GroupNorm_": "GroupNorm",
+    "41_Max_Pooling_1D": "MaxPool1d",
+    "95_CrossEntropyLoss": "cross_entropy",
     "45_Gemm_Sigmoid_Sum_LogSumExp": "after a matmul",
     "97_CosineSimilarityLoss": "reductions over different dims",
     "99_Matmul_GELU_Softmax": "after a matmul",
@@ -172,3 +175,40 @@ def test_tune_kernel_cli_uncovered_problem_exits_2_with_one_line(tmp_path):
     errors = [line for line in run.stderr.splitlines() + run.stdout.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "LLM" in errors[0] and "Traceback" not in run.stderr
     assert not (tmp_path / "out" / "model_new.py").exists()
+
+
+def _inline_problem(tmp_path: Path, forward: str, shapes: list[tuple]) -> Path:
+    path = tmp_path / f"inline_{next(_ids)}.py"
+    path.write_text(
+        "import torch\nimport torch.nn as nn\n\n\nclass Model(nn.Module):\n"
+        f"    def forward(self, a, b):\n        return {forward}\n\n\n"
+        f"def get_inputs():\n    return [torch.randn(*s) for s in {shapes!r}]\n\n\nget_small_inputs = get_inputs\n\n\n"
+        "def get_init_inputs():\n    return []\n")
+    return path
+
+
+@pytest.mark.parametrize(("spec", "shapes"), [
+    ("ij,jk->ik", [(6, 8), (8, 5)]),
+    ("bij,bjk->bik", [(2, 6, 8), (2, 8, 5)]),
+    ("ik,jk->ij", [(6, 8), (5, 8)]),
+    ("ki,kj->ij", [(8, 6), (8, 5)]),
+])
+def test_matmul_shaped_einsum_is_a_matmul(spec, shapes, tmp_path):
+    path = _inline_problem(tmp_path, f"torch.einsum({spec!r}, a, b)", shapes)
+    plan = plan_kernel(path, small=True)
+    assert not isinstance(plan, NeedsLLM), plan.reason
+    out = tmp_path / "einsum_new.py"
+    out.write_text(plan.render(plan.default_config()))
+    independent_check(path, out)
+
+
+@pytest.mark.parametrize(("spec", "shapes"), [
+    ("ij,jk->ki", [(6, 8), (8, 5)]),  # transposed output
+    ("ij,ij->ij", [(6, 8), (6, 8)]),  # no contraction
+    ("ij,ij->", [(6, 8), (6, 8)]),  # two contracted indices
+    ("bij,cjk->bcik", [(2, 6, 8), (3, 8, 5)]),  # an outer product of batches
+])
+def test_other_einsums_get_needs_llm(spec, shapes, tmp_path):
+    plan = plan_kernel(_inline_problem(tmp_path, f"torch.einsum({spec!r}, a, b)", shapes), small=True)
+    assert isinstance(plan, NeedsLLM), f"{spec} was covered as {plan.pattern!r}"
+    assert "einsum" in plan.reason and "\n" not in plan.reason

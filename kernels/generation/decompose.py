@@ -148,6 +148,8 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         return nz.pw("add", mm, nz.pw("mul", x, beta) if beta != 1 else x)
     if name == "matmul":
         return matmul(nz, x, a("other"))
+    if name == "einsum":
+        return einsum(nz, args, value)
     if name in ("cumsum", "cumprod"):
         v = nz.tensor(x, name)
         dims = norm_dims(a("dim"), len(v.shape), name, allow_all=False)
@@ -379,3 +381,38 @@ def shifted(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Val:
                 a == b for i, (a, b) in enumerate(zip(z.shape, inner.shape, strict=True)) if i != d):
             return nz.intern(Val("shiftcat", (inner,), tuple(value.shape), F32, {"dim": (d,)}))
     raise Unsupported("a concatenation (cat) other than a one-place zero shift before a cumsum")
+
+
+def einsum(nz: Any, args: tuple, value: Any) -> Val:
+    """A two-operand einsum that is a matmul: ``...ic,ck->...ik`` (either operand possibly transposed)."""
+    spec, ops = args[0], list(args[1:])
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = list(ops[0])
+    bad = Unsupported(f"einsum {spec!r} (only a two-operand matmul-shaped einsum is covered)")
+    if not isinstance(spec, str) or len(ops) != 2 or "." in spec or "->" not in spec:
+        raise bad
+    lhs, out = spec.replace(" ", "").split("->")
+    parts = lhs.split(",")
+    if len(parts) != 2 or any(len(set(p)) != len(p) for p in (*parts, out)):
+        raise bad
+    (sa, sb), (a, b) = parts, ops
+    a, b = nz.tensor(a, "einsum"), nz.tensor(b, "einsum")
+    contracted = [c for c in sa if c in sb and c not in out]
+    if len(contracted) != 1 or set(sa) | set(sb) != set(out) | set(contracted) or len(sa) < 2 or len(sb) < 2:
+        raise bad
+    c = contracted[0]
+    if sa[-1] != c and len(sa) >= 2 and sa[-2] == c:
+        a, sa = view(nz, "mT", a, (), {}, None), sa[:-2] + sa[-1] + sa[-2]
+    if sb[-2] != c and sb[-1] == c:
+        b, sb = view(nz, "mT", b, (), {}, None), sb[:-2] + sb[-1] + sb[-2]
+    if sa[-1] != c or sb[-2] != c:
+        raise bad
+    if len(sb) == 2:
+        expect = sa[:-1] + sb[-1]
+    elif sa[:-2] == sb[:-2]:
+        expect = sa[:-2] + sa[-2] + sb[-1]
+    else:
+        raise bad
+    if out != expect:
+        raise bad
+    return matmul(nz, a, b)
