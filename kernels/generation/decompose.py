@@ -177,6 +177,13 @@ def call_op(nz: Any, name: str, args: tuple, kw: dict, value: Any) -> Any:  # no
         return vector_norm(nz, diff, a("p", 2.0), -1, a("keepdim", False))
     if name == "flip":
         return flip(nz, x, a("dims"))
+    if name == "triplet_margin_loss":
+        if a("swap", False):
+            raise Unsupported("triplet_margin_loss with swap=True")
+        dist = lambda u, v: call_op(nz, "pairwise_distance", (u, v, a("p", 2.0), a("eps", 1e-6)), {}, None)  # noqa: E731
+        term = nz.pw("clamp", nz.pw("add", nz.pw("sub", dist(x, a("positive")), dist(x, a("negative"))),
+                                    float(a("margin", 1.0))), lo=0.0, hi=None)
+        return reduce_loss(nz, "triplet_margin_loss", term, a("reduction", "mean"))
     if name == "gelu":
         approx = a("approximate", "none") or "none"
         return nz.pw("gelu", x, approximate=approx)
@@ -285,6 +292,11 @@ def loss(nz: Any, name: str, x: Any, target: Any, reduction: str, a: Any) -> Val
             if beta == 0:
                 raise Unsupported(f"{name} with beta/delta 0")
             term = nz.pw("where", nz.pw("lt", ad, beta), quad, lin)
+    return reduce_loss(nz, name, term, reduction)
+
+
+def reduce_loss(nz: Any, name: str, term: Val, reduction: str) -> Val:
+    """``term`` reduced as a loss's ``reduction`` says."""
     if reduction == "none":
         return term
     if reduction == "sum":

@@ -56,7 +56,9 @@ SIGS = {
     "kl_div": ["input", "target", "size_average", "reduce", "reduction", "log_target"], "celu": ["input", "alpha"],
     "hardshrink": ["input", "lambd"], "softshrink": ["input", "lambd"], "threshold": ["input", "threshold", "value"],
     "softmin": ["input", "dim"], "cosine_similarity": ["x1", "x2", "dim", "eps"],
-    "pairwise_distance": ["x1", "x2", "p", "eps", "keepdim"], "flip": ["input", "dims"],
+    "pairwise_distance": ["x1", "x2", "p", "eps", "keepdim"],
+    "triplet_margin_loss": ["anchor", "positive", "negative", "margin", "p", "eps", "swap", "size_average",
+                            "reduce", "reduction"], "flip": ["input", "dims"],
 }
 MODULE_OPS = {
     nn.ReLU: "relu", nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish",
@@ -199,11 +201,14 @@ class Normalizer:
             nn.Hardshrink: ("hardshrink", {"lambd": getattr(mod, "lambd", 0.5)}),
             nn.Softshrink: ("softshrink", {"lambd": getattr(mod, "lambd", 0.5)}),
             nn.Threshold: ("threshold", {"threshold": getattr(mod, "threshold", 0.0), "value": getattr(mod, "value", 0.0)}),
+            nn.TripletMarginLoss: ("triplet_margin_loss", {
+                "margin": getattr(mod, "margin", 1.0), "p": getattr(mod, "p", 2.0), "eps": getattr(mod, "eps", 1e-6),
+                "swap": getattr(mod, "swap", False), "reduction": getattr(mod, "reduction", "mean")}),
             nn.CosineSimilarity: ("cosine_similarity", {"dim": getattr(mod, "dim", 1), "eps": getattr(mod, "eps", 1e-8)}),
         }
         for cls, (op, kw) in simple.items():
             if type(mod) is cls or (cls is nn.Hardtanh and isinstance(mod, nn.Hardtanh)):
-                return self.call(op, (x,), kw, None)
+                return self.call(op, (x, *args[1:]), kw, None)
         raise Unsupported(f"no template covers the module {type(mod).__name__} ({target})")
 
     def call(self, name: str, args: tuple, kw: dict, value: Any) -> Any:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from tunesmith.runners.space import Param, SearchSpace
 
-from . import matmulgen, rowgen, rowloop
+from . import matmulgen, rowgen, rowloop, twostage
 from .exprs import HELPERS
 from .ir import POINTWISE, REDUCTIONS, SCANS, Unsupported, Val, op_names, topo
 from .loading import ProblemError, trace
@@ -81,7 +81,13 @@ class KernelPlan:
         if any(v.op == "matmul" for v in nodes):
             self.template, self.spec = "matmul", matmulgen.analyse(outs)
         else:
-            self.spec = rowgen.analyse(outs)
+            try:
+                self.spec = rowgen.analyse(outs)
+            except Unsupported as exc:  # a reduction of reduced values: two passes, or the first reason
+                try:
+                    self.spec = twostage.split(outs, len(self.leaves))
+                except Unsupported:
+                    raise exc from None
             self.template = "reduce" if self.spec.reduces else "elementwise"
         self.pattern = describe(self.template, nodes, self.spec)
         self.signature = {
@@ -107,6 +113,9 @@ class KernelPlan:
         if self.template == "matmul":
             kernel = matmulgen.kernel_source(self.spec)
             launch = matmulgen.launcher_source(self.spec, len(self.leaves), dtypes[0], cfg)
+        elif isinstance(self.spec, twostage.TwoStage):
+            kernel = twostage.kernel_source(self.spec)
+            launch = twostage.launcher_source(self.spec, dtypes, cfg, self.returns_tuple)
         else:
             kernel = rowgen.kernel_source(self.spec)
             if self.template == "reduce":
@@ -148,6 +157,9 @@ def describe(template: str, nodes: list[Val], spec: Any) -> str:
         return kind + (" with " + " and ".join(extra) + ", fused" if extra else "")
     if template == "elementwise":
         return f"elementwise chain of {pointwise} ops ({', '.join(dict.fromkeys(ops))}), fused"
+    if hasattr(spec, "cut"):
+        return (f"two passes: {describe(template, topo(spec.cut), spec.first)}; then "
+                f"{describe(template, topo([v for v, _ in spec.second.stores]), spec.second)}")
     s = set(ops)
     if "var" in s and "mean" in s and "rsqrt" in s:
         core = "layer norm"
