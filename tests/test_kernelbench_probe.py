@@ -178,11 +178,11 @@ def test_tune_kernel_cli_uncovered_problem_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "out" / "model_new.py").exists()
 
 
-def _inline_problem(tmp_path: Path, forward: str, shapes: list[tuple]) -> Path:
+def _inline_problem(tmp_path: Path, forward: str, shapes: list[tuple], args: str = "a, b") -> Path:
     path = tmp_path / f"inline_{next(_ids)}.py"
     path.write_text(
         "import torch\nimport torch.nn as nn\n\n\nclass Model(nn.Module):\n"
-        f"    def forward(self, a, b):\n        return {forward}\n\n\n"
+        f"    def forward(self, {args}):\n        return {forward}\n\n\n"
         f"def get_inputs():\n    return [torch.randn(*s) for s in {shapes!r}]\n\n\nget_small_inputs = get_inputs\n\n\n"
         "def get_init_inputs():\n    return []\n")
     return path
@@ -213,3 +213,20 @@ def test_other_einsums_get_needs_llm(spec, shapes, tmp_path):
     plan = plan_kernel(_inline_problem(tmp_path, f"torch.einsum({spec!r}, a, b)", shapes), small=True)
     assert isinstance(plan, NeedsLLM), f"{spec} was covered as {plan.pattern!r}"
     assert "einsum" in plan.reason and "\n" not in plan.reason
+
+
+@pytest.mark.parametrize("forward", [
+    "a.sum(-1).cumsum(0)",  # a scan of row sums
+    "torch.softmax(a, dim=0) + torch.softmax(a, dim=1)",  # softmax over columns, then over rows
+    "(a - a.mean(1, keepdim=True)).abs().amax(1).mean() * 2.0",  # a scalar from row maxima
+])
+def test_reduction_of_reduced_values_runs_in_two_passes(forward, tmp_path):
+    path = _inline_problem(tmp_path, forward, [(6, 10)], args="a")
+    plan = plan_kernel(path, small=True)
+    assert not isinstance(plan, NeedsLLM), plan.reason
+    assert plan.pattern.startswith("two passes")
+    source = plan.render(plan.default_config())
+    assert "_row_kernel_p1[" in source and "_row_kernel_p2[" in source
+    out = tmp_path / "two_pass_new.py"
+    out.write_text(source)
+    independent_check(path, out)
