@@ -65,6 +65,10 @@ SPACES = {
         constraints=("(BLOCK_M * BLOCK_K + BLOCK_K * BLOCK_N) * 4 * num_stages <= 196608",),
     ),
 }
+SPACES["matmul_rows"] = SearchSpace(  # a GEMM pass, then a row pass: both templates' tile sizes
+    params=SPACES["matmul"].params + tuple(p for p in SPACES["reduce"].params if p.name in ("ROWS", "MAX_TILE", "CHUNK")),
+    constraints=SPACES["matmul"].constraints + SPACES["reduce"].constraints,
+)
 
 
 class KernelPlan:
@@ -79,7 +83,13 @@ class KernelPlan:
         for i, leaf in enumerate(self.leaves):
             leaf.kw["_index"] = i
         if any(v.op == "matmul" for v in nodes):
-            self.template, self.spec = "matmul", matmulgen.analyse(outs)
+            try:
+                self.template, self.spec = "matmul", matmulgen.analyse(outs)
+            except Unsupported as exc:  # a GEMM feeding a row reduction (softmax, sum): two passes
+                try:
+                    self.template, self.spec = "matmul_rows", twostage.split_matmul(outs, len(self.leaves))
+                except Unsupported:
+                    raise exc from None
         else:
             try:
                 self.spec = rowgen.analyse(outs)
@@ -110,7 +120,9 @@ class KernelPlan:
         """The full source of model_new.py for ``config`` (completed with defaults and checked)."""
         cfg = self.space().validate_config(dict(config), where="kernel config")
         dtypes = [str(d) for d in self.out_dtypes]
-        if self.template == "matmul":
+        if self.template == "matmul_rows":
+            kernel, launch = "", twostage.matmul_rows_source(self.spec, dtypes, cfg, self.returns_tuple)
+        elif self.template == "matmul":
             kernel = matmulgen.kernel_source(self.spec)
             launch = matmulgen.launcher_source(self.spec, len(self.leaves), dtypes[0], cfg)
         elif isinstance(self.spec, twostage.TwoStage):
@@ -157,6 +169,9 @@ def describe(template: str, nodes: list[Val], spec: Any) -> str:
         return kind + (" with " + " and ".join(extra) + ", fused" if extra else "")
     if template == "elementwise":
         return f"elementwise chain of {pointwise} ops ({', '.join(dict.fromkeys(ops))}), fused"
+    if template == "matmul_rows":
+        return (f"two passes: {describe('matmul', topo([spec.cut]), spec.first)}; then "
+                f"{describe('reduce', topo([v for v, _ in spec.second.stores]), spec.second)}")
     if hasattr(spec, "cut"):
         return (f"two passes: {describe(template, topo(spec.cut), spec.first)}; then "
                 f"{describe(template, topo([v for v, _ in spec.second.stores]), spec.second)}")

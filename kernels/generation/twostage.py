@@ -94,3 +94,62 @@ def launcher_source(ts: TwoStage, out_dtypes: list[str], config: dict, returns_t
     args = ", ".join(f"a{i}" for i in range(ts.leaf_count))
     glue = [f"def _launch({args}):", f"    _pass1 = _launch_p1({args})", f"    return _launch_p2({args}, *_pass1)"]
     return one + "\n\n" + two + "\n\n" + "\n".join(glue) + "\n"
+
+
+@dataclass
+class MatmulThenRows:
+    """A GEMM with its pointwise epilogue (pass one, the matmul template) feeding row reductions (pass two)."""
+
+    first: object  # matmulgen.MatmulSpec
+    cut: Val
+    second: rowgen.RowSpec
+    leaf_count: int
+
+    @property
+    def reduces(self) -> bool:
+        return True
+
+
+def split_matmul(outs: list[Val], leaf_count: int) -> MatmulThenRows:
+    """Cut after the GEMM's pointwise epilogue, where the first reduction or scan reads it."""
+    from . import matmulgen
+
+    nodes = topo(outs)
+    later: set[int] = set()
+    for v in nodes:
+        if not v.is_leaf and (v.op in REDUCTIONS or v.op in SCANS or any(id(a) in later for a in v.vals())):
+            later.add(id(v))
+    cut = list(dict.fromkeys(a for v in nodes if id(v) in later for a in v.vals()
+                             if id(a) not in later and not a.is_leaf))
+    if len(cut) != 1 or not all(id(o) in later for o in outs):
+        raise Unsupported("a GEMM whose result reaches a reduction by several paths")
+    if any(v.op == "matmul" for v in nodes if id(v) in later):
+        raise Unsupported("a matmul after a reduction")
+    first = matmulgen.analyse(cut)
+    memo: dict[int, Val] = {id(cut[0]): Val("leaf", (), cut[0].shape, cut[0].dtype,
+                                            {"source": ("pass1", 0), "views": (), "_index": leaf_count})}
+
+    def copy(v: Val) -> Val:
+        if id(v) not in memo:
+            memo[id(v)] = v if v.is_leaf else Val(
+                v.op, tuple(copy(a) if isinstance(a, Val) else a for a in v.args), v.shape, v.dtype, dict(v.kw))
+        return memo[id(v)]
+
+    second = rowgen.analyse([copy(o) for o in outs])
+    if not second.reduces:
+        raise Unsupported("a matmul without a reduction after it")
+    return MatmulThenRows(first, cut[0], second, leaf_count)
+
+
+def matmul_rows_source(ts: MatmulThenRows, out_dtypes: list[str], config: dict, returns_tuple: bool) -> str:
+    """Kernels and launchers of both passes, renamed, and ``_launch`` that chains them."""
+    from . import matmulgen
+
+    one = matmulgen.kernel_source(ts.first) + "\n\n" + matmulgen.launcher_source(
+        ts.first, ts.leaf_count, str(ts.cut.dtype), config)
+    one = one.replace("_launch(", "_launch_p1(")
+    two = _rename(rowgen.kernel_source(ts.second) + "\n\n" + rowloop.loop_kernel_source(ts.second) + "\n\n"
+                  + rowgen.launcher_source(ts.second, ts.leaf_count + 1, out_dtypes, config, returns_tuple), "_p2")
+    args = ", ".join(f"a{i}" for i in range(ts.leaf_count))
+    glue = f"def _launch({args}):\n    return _launch_p2({args}, _launch_p1({args}))\n"
+    return one + "\n\n" + two + "\n\n" + glue
