@@ -148,7 +148,7 @@ def evaluate_source(problem: Path, source: str, *, scratch: Path, small: bool = 
     ``require_strict=False`` accepts a kernel within the loose tolerance only (``strict_ok`` still says).
     Raises JobError for a broken problem file and InfrastructureError when the worker cannot run at all.
     """
-    problem, scratch = Path(problem), Path(scratch)
+    problem, scratch = Path(problem).resolve(), Path(scratch).resolve()  # the worker runs in another folder
     scratch.mkdir(parents=True, exist_ok=True)
     problem_source = problem.read_text(encoding="utf-8") if problem.is_file() else ""
     try:
