@@ -350,11 +350,8 @@ def command_group(name: str, help: str) -> typer.Typer:
 
 def _register_command_modules() -> None:
     import importlib
-    import importlib.util
 
     for module in COMMAND_MODULES:
-        if importlib.util.find_spec(module) is None:  # being written now; removed once all have landed
-            continue
         importlib.import_module(module).register(app)
 
 
