@@ -8,7 +8,9 @@ table under ``benchmarks/data/io_<pair>.json``. Then:
   observers, so the I/O trace can order the first attempts) with a 5-trial budget, once per pair, on the
   same file system;
 * **replays**: the offline planner, Optuna TPE and random search on the recorded table, budgets 5 and 20,
-  ``--repeats`` seeds each (measurements resampled from the recorded samples).
+  ``--repeats`` seeds each (measurements resampled from the recorded samples). The planner is told its
+  budget, as a study tells it, so at 5 trials it takes the guided start (``agents/strategies/guided_start.py``);
+  the recorded tables carry no trace, so the replays guide from the parameters' names and help only.
 
 Each run scores the fraction of the sweep's optimum it reached: the recorded median of the best config it
 tried against the best recorded median (``optimum / found`` when minimising, ``found / optimum`` when
