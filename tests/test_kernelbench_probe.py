@@ -238,3 +238,16 @@ def test_gemm_then_reduction_near_misses_get_needs_llm(forward, words, tmp_path)
     plan = plan_kernel(_inline_problem(tmp_path, forward, [(6, 8), (8, 5)]), small=True)
     assert isinstance(plan, NeedsLLM), f"{forward} was covered as {plan.pattern!r}"
     assert words in plan.reason and "\n" not in plan.reason
+
+
+def test_a_model_that_fails_on_its_own_inputs_is_a_problem_error_not_needs_llm(tmp_path):
+    from tunesmith.kernels.generation import ProblemError
+
+    path = _inline_problem(tmp_path, "a @ b", [(6, 8), (7, 5)])  # shapes that cannot multiply
+    with pytest.raises(ProblemError, match=r"Model\(\.\.\.\)\(\*get_small_inputs\(\)\) failed: RuntimeError"):
+        plan_kernel(path, small=True)
+    broken = tmp_path / "broken_inputs.py"
+    broken.write_text(path.read_text().replace("return [torch.randn(*s)", "return [torch.randn(-1, *s)"))
+    with pytest.raises(ProblemError, match=r"get_small_inputs\(\) failed") as info:
+        plan_kernel(broken, small=True)
+    assert "\n" not in str(info.value)

@@ -97,7 +97,11 @@ def trace(path: Path, *, small: bool = False, seed: int = 0) -> TracedProblem:
         raise ProblemError(f"Model(*get_init_inputs()) failed: {type(exc).__name__}: {exc}") from None
     model.eval()
     torch.manual_seed(seed)
-    inputs = problem_inputs(module, small=small)
+    which = "get_small_inputs()" if small and hasattr(module, "get_small_inputs") else "get_inputs()"
+    try:
+        inputs = problem_inputs(module, small=small)
+    except Exception as exc:  # noqa: BLE001 - e.g. full KernelBench shapes that do not fit in memory
+        raise ProblemError(f"{which} failed: {type(exc).__name__}: {_first_line(exc)}", SMALL_FIX) from None
     tracer = "fx"
     try:
         gm = torch.fx.symbolic_trace(model)
@@ -110,7 +114,8 @@ def trace(path: Path, *, small: bool = False, seed: int = 0) -> TracedProblem:
             with torch.no_grad():
                 _Recorder(gm).run(*inputs)
         except Exception as exc:  # noqa: BLE001 - valid Python no tracer follows: an LLM's job, in one line
-            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            _runs_eagerly(model, inputs, which)
+            first = _first_line(exc)
             raise Unsupported(
                 f"Python control flow that neither torch.fx nor torch.export can trace ({type(exc).__name__}: {first})"
             ) from None
@@ -119,3 +124,20 @@ def trace(path: Path, *, small: bool = False, seed: int = 0) -> TracedProblem:
         with torch.no_grad():
             returns_tuple = isinstance(model(*inputs), (tuple, list))
     return TracedProblem(Path(path), module, model, inputs, init_inputs, gm, tracer, returns_tuple)
+
+
+SMALL_FIX = "add get_small_inputs() with small shapes of the same ranks (the Triton interpreter runs them on a CPU)"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:160]
+
+
+def _runs_eagerly(model: torch.nn.Module, inputs: list[Any], which: str) -> None:
+    """A model that fails on its own example inputs is a bad problem (ProblemError), not an LLM's job."""
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    except Exception as exc:  # noqa: BLE001 - out of memory, shape mismatch: the problem's own failure
+        fix = SMALL_FIX if isinstance(exc, MemoryError) or "alloc" in str(exc) else FORMAT_FIX
+        raise ProblemError(f"Model(...)(*{which}) failed: {type(exc).__name__}: {_first_line(exc)}", fix) from None
