@@ -43,8 +43,8 @@ _STATUS = {"ok": Status.OK, "compile_error": Status.COMPILE, "runtime_error": St
 class KernelGenWorkload(BaseModel):
     """The ``[workload]`` of a ``kernel`` job.
 
-    ``small``: ``"auto"`` uses the problem's ``get_small_inputs()`` when no GPU is visible (the interpreter
-    is slow) and the problem declares it. ``source_file``: a ``model_new.py`` written elsewhere (the LLM
+    ``small``: ``"auto"`` uses small shapes when no GPU is visible (the interpreter is slow): the problem's
+    ``get_small_inputs()``, or ones derived from its shape constants (``tunesmith.kernels.small_inputs``). ``source_file``: a ``model_new.py`` written elsewhere (the LLM
     coder); without it the template planner must cover the problem.
     """
 
@@ -92,7 +92,7 @@ class KernelGenTarget(Target):
     def small(self) -> bool:
         if self.w.small != "auto":
             return bool(self.w.small)
-        return declares_small_inputs(self.problem) and not gpu_visible()
+        return not gpu_visible()  # without get_small_inputs(), kernels/small_inputs.py derives them
 
     @cached_property
     def fixed_source(self) -> str | None:

@@ -24,6 +24,7 @@ import torch
 from tunesmith.runners.errors import JobError
 
 from . import correctness, proof
+from .small_inputs import ensure_small_inputs
 
 SEEDS = (0, 1, 2, 3, 4)
 MODEL_SEED = 42
@@ -91,6 +92,8 @@ def build_reference(path: Path, *, small: bool = False, seeds: tuple[int, ...] =
                     seed: int = MODEL_SEED) -> ProblemReference:
     """Run the reference on every correctness case (and, with ``pool``, on the timing pool)."""
     module = load_problem(path)
+    if small:  # no get_small_inputs(): derive one by shrinking the shape constants
+        ensure_small_inputs(module, Path(path).name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         init = list(correctness.as_tuple(module.get_init_inputs()))

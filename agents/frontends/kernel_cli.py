@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
                                              "pattern) | off | endpoint | local (SmolLM2 via llama.cpp): with "
                                              "endpoint or local the LLM also tries to beat a template")] = "auto",
         small: Annotated[bool | None, typer.Option("--small/--full", help="the problem's small shapes "
-                                                   "(default: small without a GPU, when the problem declares them)")]
+                                                   "(default: small without a GPU; derived from the shape constants when not declared)")]
         = None,
         rounds: Annotated[int, typer.Option(help="LLM coder rounds at most")] = 4,
         fresh: Annotated[bool, typer.Option(help="generate again even if the library knows this problem")] = False,

@@ -68,11 +68,16 @@ def generate_kernel(problem: Path, *, state_dir: Path, out: Path | None = None, 
 
     state_dir = state_dir.resolve()
     interpreted = not gpu_visible()
-    if small is None:
-        small = interpreted and declares_small_inputs(problem)
+    if small is None:  # without a GPU always small: derived from the shape constants when not declared
+        small = interpreted
     if interpreted:
         say("no GPU: kernels run under the Triton interpreter (correctness only, no timing)"
-            + ("; using the problem's small shapes (get_small_inputs)" if small else ""))
+            + ("; using small shapes" + (" (get_small_inputs)" if declares_small_inputs(problem) else "")
+               if small else ""))
+    if small and not declares_small_inputs(problem):
+        from tunesmith.kernels.small_inputs import small_shapes_note
+
+        say(small_shapes_note(problem))
     plan = _plan(plan_kernel, problem, small)
     covered = not isinstance(plan, NeedsLLM)
     signature = plan.signature if covered else _uncovered_signature(problem, small)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.fx
 
+from tunesmith.kernels.small_inputs import ensure_small_inputs
 from tunesmith.runners.errors import JobError
 
 from .ir import Unsupported
@@ -89,6 +90,8 @@ class _Recorder(torch.fx.Interpreter):
 def trace(path: Path, *, small: bool = False, seed: int = 0) -> TracedProblem:
     """Import, build (seeded) and trace the problem; record concrete values on its example inputs."""
     module = load_module(path)
+    if small:  # no get_small_inputs(): derive one by shrinking the shape constants (kernels/small_inputs.py)
+        ensure_small_inputs(module, Path(path).name)
     torch.manual_seed(seed)
     init_inputs = list(module.get_init_inputs())
     try:
