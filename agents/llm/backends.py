@@ -8,7 +8,8 @@ real exchanges. ``LLM_BACKENDS`` names them for configuration and the conformanc
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,19 @@ class ChatReply:
     prompt_tokens: int
     completion_tokens: int
     model: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The last item of ``ChatBackend.stream``: the token counts of the whole streamed answer.
+
+    ``estimated`` is True where the endpoint sent no usage (the counts are ``approx_tokens`` estimates).
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+    estimated: bool = False
 
 
 class LLMRequestError(InfrastructureError):
@@ -78,6 +92,17 @@ class ChatBackend(abc.ABC):
         """A short human description for logs ("openai at http://...")."""
         return self.name
 
+    def stream(
+        self, messages: Messages, *, max_tokens: int = 1024, temperature: float = 0.0
+    ) -> Iterator[str | StreamEnd]:
+        """Yield the free-text answer in pieces as they arrive, then one ``StreamEnd`` with the token counts.
+
+        The default asks ``chat`` and yields its whole reply as one piece (backends that cannot stream).
+        """
+        reply = self.chat(messages, max_tokens=max_tokens, temperature=temperature)
+        yield reply.content
+        yield StreamEnd(reply.prompt_tokens, reply.completion_tokens, reply.model)
+
 
 class OpenAIBackend(ChatBackend):
     """Any OpenAI-compatible chat-completions endpoint through the ``openai`` package."""
@@ -102,6 +127,7 @@ class OpenAIBackend(ChatBackend):
         self.model = model
         self.timeout = timeout
         self._is_openai = "api.openai.com" in self.base_url
+        self._usage_refused = False  # the server rejected stream_options (include_usage)
         self._openai = openai
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=transport_retries
@@ -134,6 +160,44 @@ class OpenAIBackend(ChatBackend):
         prompt = usage.prompt_tokens if usage and usage.prompt_tokens else messages_tokens(messages)
         completion = usage.completion_tokens if usage and usage.completion_tokens else approx_tokens(content)
         return ChatReply(content, int(prompt), int(completion), resp.model or self.model)
+
+    def stream(
+        self, messages: Messages, *, max_tokens: int = 1024, temperature: float = 0.0
+    ) -> Iterator[str | StreamEnd]:
+        """``stream=True``; with ``stream_options.include_usage`` the last chunk carries the token counts.
+
+        A server that rejects ``stream_options`` (HTTP 400/422) is asked again without it, and its counts
+        are estimated.
+        """
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature,
+                                  "stream": True}
+        kwargs["max_completion_tokens" if self._is_openai else "max_tokens"] = max_tokens
+        try:
+            try:
+                chunks = self._client.chat.completions.create(**kwargs, stream_options={"include_usage": True})
+            except self._openai.APIStatusError as exc:
+                if exc.status_code not in (400, 422) or self._usage_refused:
+                    raise
+                self._usage_refused = True
+                chunks = self._client.chat.completions.create(**kwargs)
+            text: list[str] = []
+            usage = None
+            model = self.model
+            for chunk in chunks:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.choices and chunk.choices[0].delta.content:
+                    piece = chunk.choices[0].delta.content
+                    text.append(piece)
+                    yield piece
+        except self._openai.OpenAIError as exc:
+            raise self._translate(exc) from None
+        content = "".join(text)
+        if usage is not None and usage.completion_tokens:
+            yield StreamEnd(int(usage.prompt_tokens or messages_tokens(messages)), int(usage.completion_tokens), model)
+        else:
+            yield StreamEnd(messages_tokens(messages), approx_tokens(content), model, estimated=True)
 
     def _translate(self, exc: Exception) -> LLMRequestError:
         oa = self._openai
@@ -171,23 +235,28 @@ class OpenAIBackend(ChatBackend):
         return LLMRequestError(f"{where} failed: {one_line(exc, 160)}", "check the endpoint")
 
 
-Script = Sequence["str | BaseException"] | Callable[[Messages], str]
+Script = Sequence["str | BaseException | Sequence[Any]"] | Callable[[Messages], Any]
 
 
 class ScriptedBackend(ChatBackend):
     """A fake model for tests: canned replies (a list, or a callable of the messages).
 
-    A list item that is an exception is raised instead of answered. Every request is recorded in
-    ``calls`` (messages, response_format, max_tokens); tokens are counted with ``approx_tokens`` so
-    accounting is testable.
+    A list item that is an exception is raised instead of answered. An item that is a list or tuple is a
+    streamed answer in chunks: ``stream`` yields each string chunk (``chunk_delay_s`` apart), raises an
+    exception chunk where it stands (a failure mid-stream) and calls a callable chunk (e.g. ``event.wait``,
+    so a test decides when the rest arrives); ``chat`` answers the strings joined. A plain string streams
+    word by word. Every request is recorded in ``calls`` (messages, response_format, max_tokens, stream);
+    tokens are counted with ``approx_tokens`` so accounting is testable.
     """
 
     name = "scripted"
 
-    def __init__(self, replies: Script = (), *, model: str = "scripted") -> None:
+    def __init__(self, replies: Script = (), *, model: str = "scripted", chunk_delay_s: float = 0.0) -> None:
         self._script = replies if callable(replies) else list(replies)
         self.model = model
+        self.chunk_delay_s = chunk_delay_s
         self.calls: list[dict[str, Any]] = []
+        self.chunks_sent = 0  # string chunks yielded by ``stream`` so far (tests watch it)
 
     @property
     def sent(self) -> list[Messages]:
@@ -202,12 +271,45 @@ class ScriptedBackend(ChatBackend):
         max_tokens: int = 1024,
         temperature: float = 0.0,
     ) -> ChatReply:
+        snapshot, item = self._next(messages, response_format, max_tokens, stream=False)
+        if isinstance(item, BaseException):
+            raise item
+        if isinstance(item, (list, tuple)):
+            item = "".join(c for c in item if isinstance(c, str))
+        return ChatReply(str(item), messages_tokens(snapshot), approx_tokens(str(item)), self.model)
+
+    def stream(
+        self, messages: Messages, *, max_tokens: int = 1024, temperature: float = 0.0
+    ) -> Iterator[str | StreamEnd]:
+        """Yield the scripted answer chunk by chunk (see the class docstring), then its ``StreamEnd``."""
+        snapshot, item = self._next(messages, None, max_tokens, stream=True)
+        if isinstance(item, BaseException):
+            raise item
+        chunks = list(item) if isinstance(item, (list, tuple)) else [w for w in str(item).split(" ")]
+        if not isinstance(item, (list, tuple)):
+            chunks = [c + " " for c in chunks[:-1]] + chunks[-1:]
+        text = []
+        for i, chunk in enumerate(chunks):
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if callable(chunk):
+                chunk()
+                continue
+            if i and self.chunk_delay_s:
+                time.sleep(self.chunk_delay_s)
+            text.append(str(chunk))
+            self.chunks_sent += 1
+            yield str(chunk)
+        yield StreamEnd(messages_tokens(snapshot), approx_tokens("".join(text)), self.model)
+
+    def _next(self, messages: Messages, response_format: dict[str, Any] | None, max_tokens: int,
+              *, stream: bool) -> tuple[Messages, Any]:
         snapshot = [dict(m) for m in messages]
         self.calls.append(
-            {"messages": snapshot, "response_format": response_format, "max_tokens": max_tokens}
+            {"messages": snapshot, "response_format": response_format, "max_tokens": max_tokens, "stream": stream}
         )
         if callable(self._script):
-            item: str | BaseException = self._script(snapshot)
+            item: Any = self._script(snapshot)
         else:
             index = len(self.calls) - 1
             if index >= len(self._script):
@@ -216,9 +318,7 @@ class ScriptedBackend(ChatBackend):
                     "give ScriptedBackend more replies",
                 )
             item = self._script[index]
-        if isinstance(item, BaseException):
-            raise item
-        return ChatReply(str(item), messages_tokens(snapshot), approx_tokens(str(item)), self.model)
+        return snapshot, item
 
 
 LLM_BACKENDS: Registry[ChatBackend] = Registry(

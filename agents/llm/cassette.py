@@ -7,12 +7,13 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from tunesmith.runners.errors import InfrastructureError
 
-from .backends import ChatBackend, ChatReply, Messages
+from .backends import ChatBackend, ChatReply, Messages, StreamEnd
 from .redact import one_line, redact
 
 FORMAT_VERSION = 1
@@ -34,7 +35,9 @@ class CassetteBackend(ChatBackend):
     ``mode="replay"`` answers only what was recorded and raises a clear ``InfrastructureError`` for
     anything else. ``mode="record"`` forwards every request to ``inner`` (a real backend), stores the
     reply and rewrites the file after each exchange; already recorded requests are replayed.
-    Stored messages are redacted; the keys are computed from the originals.
+    Stored messages are redacted; the keys are computed from the originals. ``stream`` replays a streamed
+    exchange in the chunks it arrived in (recorded under the response format ``{"stream": true}``, so a
+    streamed and a whole answer to the same messages are kept apart).
     """
 
     name = "cassette"
@@ -114,6 +117,42 @@ class CassetteBackend(ChatBackend):
         reply = self.inner.chat(
             messages, response_format=response_format, max_tokens=max_tokens, temperature=temperature
         )
+        self._store(key, messages, response_format, reply)
+        return reply
+
+    def stream(
+        self, messages: Messages, *, max_tokens: int = 1024, temperature: float = 0.0
+    ) -> Iterator[str | StreamEnd]:
+        """Replay a recorded streamed answer chunk by chunk; in record mode stream from ``inner`` and keep it."""
+        fmt = {"stream": True}
+        key = exchange_key(messages, fmt)
+        with self._lock:
+            hit = self._exchanges.get(key)
+        if hit is not None:
+            self.hits += 1
+            r = hit["reply"]
+            yield from r.get("chunks") or [r["content"]]
+            yield StreamEnd(int(r["prompt_tokens"]), int(r["completion_tokens"]), r["model"])
+            return
+        if self.mode == "replay" or self.inner is None:
+            self.chat(messages, response_format=fmt)  # raises the missing-exchange error
+            return
+        chunks: list[str] = []
+        end = None
+        for item in self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature):
+            if isinstance(item, StreamEnd):
+                end = item
+            else:
+                chunks.append(item)
+                yield item
+        content = "".join(chunks)
+        end = end or StreamEnd(0, 0, getattr(self.inner, "model", "") or self.inner.name, estimated=True)
+        self._store(key, messages, fmt, ChatReply(content, end.prompt_tokens, end.completion_tokens, end.model),
+                    chunks)
+        yield end
+
+    def _store(self, key: str, messages: Messages, response_format: dict[str, Any] | None, reply: ChatReply,
+               chunks: list[str] | None = None) -> None:
         with self._lock:
             self._exchanges[key] = {
                 "messages": [
@@ -125,7 +164,7 @@ class CassetteBackend(ChatBackend):
                     "prompt_tokens": reply.prompt_tokens,
                     "completion_tokens": reply.completion_tokens,
                     "model": reply.model,
+                    **({"chunks": chunks} if chunks is not None else {}),
                 },
             }
             self._save()
-        return reply

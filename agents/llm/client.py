@@ -5,14 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from tunesmith.runners.errors import InfrastructureError, TunesmithError
 
-from .backends import ChatBackend, ChatReply, LLMRequestError, Messages, messages_tokens
+from .backends import (
+    ChatBackend,
+    ChatReply,
+    LLMRequestError,
+    Messages,
+    StreamEnd,
+    approx_tokens,
+    messages_tokens,
+)
 from .ledger import LLMBudgetExceeded, TokenLedger
 from .redact import one_line, redact
 from .structured import (
@@ -33,6 +41,9 @@ BREAKER_AFTER = 3  # failed calls in a row after which the client stops calling 
 
 # HTTP statuses with which endpoints reject a response_format they do not support (llama.cpp: 500).
 _FORMAT_REJECTED = {400, 422, 500, 501}
+
+
+_DONE = object()  # the end of a stream
 
 
 class LLMOutputError(InfrastructureError):
@@ -126,6 +137,92 @@ class LLMClient:
             lambda: self._send(list(messages), None, purpose=purpose, max_tokens=max_tokens, temperature=temperature)
         )
         return reply.content
+
+    # streamed text -----------------------------------------------------------------------------------
+    def stream_text(
+        self, purpose: str, messages: Messages, *, max_tokens: int = 1024, temperature: float = 0.0
+    ) -> Iterator[str]:
+        """A free-text answer yielded in pieces as the endpoint produces them (``stream=True``).
+
+        Counted in the ledger under ``purpose`` once the stream ends: the endpoint's own usage where it sent
+        one, else an estimate of what arrived (also when the caller stops reading early). Budgeted, retried and
+        guarded by the breaker like ``chat``, except that a request is repeated only before its first piece
+        arrived: a failure after that raises (redacted) and the caller keeps what it already showed.
+        """
+        if self._open_note:
+            raise LLMUnavailable(self._open_note, "check the endpoint, then run the study again to use it")
+        messages = list(messages)
+        attempt = 0
+        while True:
+            self.ledger.check_budget(self.token_budget, messages_tokens(messages) + max_tokens)
+            pieces = self.backend.stream(messages, max_tokens=max_tokens, temperature=temperature)
+            try:
+                first = self._pull(pieces)
+            except InfrastructureError as exc:
+                self.ledger.record_failed_call(purpose, retry=attempt > 0)
+                if attempt >= self.transport_retries or not self._repeatable(exc, None):
+                    self._count_failure(exc)
+                    raise
+                attempt += 1
+                log.info("%s: stream failed before its first piece (%s); asking again (%d/%d)", purpose,
+                         redact(exc.line()), attempt, self.transport_retries)
+                time.sleep(self.retry_backoff_s * attempt)
+                continue
+            break
+        yield from self._relay(purpose, messages, pieces, first, retry=attempt > 0)
+
+    def _relay(
+        self, purpose: str, messages: Messages, pieces: Iterator[str | StreamEnd], item: Any, *, retry: bool
+    ) -> Iterator[str]:
+        """Yield the stream's text, then count it; a failure mid-stream is counted and raised."""
+        shown: list[str] = []
+        end: StreamEnd | None = None
+        try:
+            while item is not _DONE:
+                if isinstance(item, StreamEnd):
+                    end = item
+                else:
+                    shown.append(item)
+                    yield item
+                item = self._pull(pieces)
+        except InfrastructureError as exc:
+            self.ledger.record_failed_call(purpose, retry=retry)
+            self._count_failure(exc)
+            raise
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        if end is None:  # the backend sent no counts (or the caller stopped early): estimate what arrived
+            end = StreamEnd(messages_tokens(messages), approx_tokens("".join(shown)), self.model, estimated=True)
+        self._failed_in_row = 0
+        self.ledger.record(purpose, prompt_tokens=end.prompt_tokens, completion_tokens=end.completion_tokens,
+                           model=end.model, retry=retry)
+        log.debug("%s: streamed %d+%d tokens from %s%s", purpose, end.prompt_tokens, end.completion_tokens,
+                  redact(end.model), " (estimated)" if end.estimated else "")
+
+    def _pull(self, pieces: Iterator[str | StreamEnd]) -> Any:
+        """The next stream item (``_DONE`` at the end); backend errors become one redacted line."""
+        try:
+            item = next(pieces, _DONE)
+        except TunesmithError as exc:
+            if redact(exc.line()) != exc.line():
+                exc.problem, exc.fix = redact(exc.problem), redact(exc.fix)
+                exc.args = (exc.line(),)
+            raise
+        except Exception as exc:  # a backend bug or an unexpected transport error: one redacted line
+            raise InfrastructureError(
+                redact(f"LLM backend {self.backend.name} failed: {type(exc).__name__}: {one_line(exc, 160)}"),
+                "check the LLM endpoint, or run with --llm off",
+            ) from None
+        return redact(item) if isinstance(item, str) else item
+
+    def _count_failure(self, exc: InfrastructureError) -> None:
+        """One failed call toward the breaker (as ``_guarded`` counts them)."""
+        with self._lock:
+            self._failed_in_row += 1
+            if self._failed_in_row >= self.breaker_after and not self._open_note:
+                self._open(exc)
 
     # structured ------------------------------------------------------------------------------------
     def structured(
