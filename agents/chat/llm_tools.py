@@ -6,7 +6,9 @@ The client returns validated structured output, so a tool call is a structured r
 and 7"), the first reply's schema allows only that tool with its typed arguments: small models (SmolLM2)
 seldom pick a tool on their own, so the choice is forced and the model fills in the arguments. Every call
 runs through ``call_tool``, which validates the arguments and answers a bad call with a one-line error the
-model sees.
+model sees. With ``on_chunk`` the final answer streams: the model says ``{"tool": "answer"}`` when it is ready,
+and its words are then asked for as free text through ``LLMClient.stream_text``, each piece handed to
+``on_chunk`` as it arrives (an answer the model already wrote into its JSON is returned whole).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ Reply with JSON only: {{"tool": "<tool name>", "arguments": {{...}}}} to call a 
 The current study is {study}.
 Tools (OpenAI function specs):
 {specs}"""
+STREAM_ANSWER = ('{"tool": "answer", "arguments": {}, "answer": "<your answer>"}',
+                 '{"tool": "answer", "arguments": {}} (you will then be asked for the answer in plain words)')
+AFTER_TOOL = "Answer the question now if you can (tool \"answer\"), citing trials as #N; else call another tool."
+FINAL = "Answer the question now in plain words, citing trials as #N."
 
 
 class ChatAction(BaseModel):
@@ -44,18 +50,24 @@ def forced_action(tool: str) -> type[BaseModel]:
     return create_model(f"Call_{tool}", tool=(Literal[tool], ...), arguments=(op.input_model, ...))  # type: ignore[call-overload]
 
 
-def system_message(study: str | None) -> dict[str, str]:
-    """The system message: the rules and every tool's spec."""
+def system_message(study: str | None, *, streaming: bool = False) -> dict[str, str]:
+    """The system message: the rules and every tool's spec (``streaming``: the answer follows as free text)."""
     specs = json.dumps(openai_tool_specs(), separators=(",", ":"))
-    return {"role": "system", "content": SYSTEM.format(study=json.dumps(study) if study else "not chosen yet", specs=specs)}
+    text = SYSTEM.format(study=json.dumps(study) if study else "not chosen yet", specs=specs)
+    if streaming:
+        text = text.replace(*STREAM_ANSWER)
+    return {"role": "system", "content": text}
 
 
 def ask(client: Any, store: StoreReader, question: str, *, study: str | None, forced: str | None = None,
         history: list[dict[str, str]] = (), on_tool: Callable[[str, dict[str, Any], str], None] | None = None,
-        knowledge: Any = None, rule_args: dict[str, Any] | None = None) -> str:
+        knowledge: Any = None, rule_args: dict[str, Any] | None = None,
+        on_chunk: Callable[[str], None] | None = None) -> str:
     """Answer ``question`` with the model calling tools; ``forced`` is the tool the first reply must call, and
-    ``rule_args`` the arguments the rules read from the question (they override the model's for that call)."""
-    messages = [system_message(study), *list(history)[-6:], {"role": "user", "content": question}]
+    ``rule_args`` the arguments the rules read from the question (they override the model's for that call).
+    ``on_chunk``: the free-text answer streams, each piece passed to it as it arrives (see the module doc)."""
+    streaming = on_chunk is not None
+    messages = [system_message(study, streaming=streaming), *list(history)[-6:], {"role": "user", "content": question}]
     for step in range(MAX_STEPS):
         schema = forced_action(forced) if forced and step == 0 else ChatAction
         action = client.structured(messages, schema, purpose="chat", max_tokens=400)
@@ -71,10 +83,23 @@ def ask(client: Any, store: StoreReader, question: str, *, study: str | None, fo
         if on_tool is not None:
             on_tool(action.tool, args, result)
         messages += [{"role": "assistant", "content": json.dumps({"tool": action.tool, "arguments": args})},
-                     {"role": "user", "content": f"The tool {action.tool} returned: {result[:6000]}\n"
-                      "Answer the question now if you can (tool \"answer\"), citing trials as #N; else call another tool."}]
-    messages.append({"role": "user", "content": "Answer the question now in plain words, citing trials as #N."})
-    return client.chat(messages, purpose="chat", max_tokens=300).strip()
+                     {"role": "user", "content": f"The tool {action.tool} returned: {result[:6000]}\n{AFTER_TOOL}"}]
+    messages.append({"role": "user", "content": FINAL})
+    if on_chunk is None:
+        return client.chat(messages, purpose="chat", max_tokens=300).strip()
+    return stream_answer(client, messages, on_chunk)
+
+
+def stream_answer(client: Any, messages: list[dict[str, Any]], on_chunk: Callable[[str], None]) -> str:
+    """Stream a free-text answer through ``client.stream_text``; leading blank space is held back."""
+    parts: list[str] = []
+    for piece in client.stream_text("chat", messages, max_tokens=300):
+        if not parts and not piece.strip():
+            continue
+        piece = piece.lstrip() if not parts else piece
+        parts.append(piece)
+        on_chunk(piece)
+    return "".join(parts).strip()
 
 
 def repair(store: StoreReader, tool: str, args: dict[str, Any], study: str | None) -> dict[str, Any]:

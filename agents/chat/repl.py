@@ -21,14 +21,30 @@ def format_event(event: ChatEvent) -> str:
         return f"  {event.text}"
     if event.kind == "error":
         return f"error: {event.text}"
+    if event.kind == "say_chunk":
+        return event.text
     return f"{PROMPT}{event.text}" if event.kind == "user" else f"tune> {event.text}"
 
 
 def printer(out: TextIO) -> Callable[[ChatEvent], None]:
-    """An ``emit`` that prints each event at once (flushed, so a pipe sees answers as they come)."""
+    """An ``emit`` that prints each event at once (flushed, so a pipe sees answers as they come).
+
+    A streamed answer is written piece by piece on one ``tune> `` line, each piece flushed as it arrives;
+    its ``say_end`` ends the line.
+    """
+    streaming = False
 
     def emit(event: ChatEvent) -> None:
-        out.write(format_event(event) + "\n")
+        nonlocal streaming
+        if event.kind == "say_chunk":
+            out.write(("" if streaming else "tune> ") + event.text)
+            streaming = True
+        elif event.kind == "say_end" and streaming:
+            out.write("\n")
+            streaming = False
+        else:
+            out.write(("\n" if streaming else "") + format_event(event) + "\n")
+            streaming = False
         out.flush()
 
     return emit

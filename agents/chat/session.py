@@ -32,7 +32,11 @@ PROGRESS_NODES = ("session", "run", "finish", "confirm")
 
 @dataclass
 class ChatEvent:
-    """Something to show: ``kind`` is say, job (a drafted job's TOML), tool, progress, ask (awaits a yes) or error."""
+    """Something to show: ``kind`` is say, job (a drafted job's TOML), tool, progress, ask (awaits a yes) or error.
+
+    A streamed answer arrives as ``say_chunk`` events (``text``: the next piece, to append to the answer being
+    shown) closed by one ``say_end`` (``text``: the whole answer, as a ``say`` would carry it).
+    """
 
     kind: str
     text: str
@@ -42,15 +46,17 @@ class ChatSession:
     """The conversation's state (current study, the drafted job awaiting a yes) and what each line does."""
 
     def __init__(self, state_dir: Path, *, emit: Callable[[ChatEvent], None], llm: Any = None,
-                 study_llm: Any = None, cwd: Path | None = None, knowledge: Any = None) -> None:
+                 study_llm: Any = None, cwd: Path | None = None, knowledge: Any = None, stream: bool = True) -> None:
         """``llm``: an ``LLMClient`` for questions (None: rules only); ``study_llm``: an ``LLMSetup`` the
-        studies it runs use (None: they run offline)."""
+        studies it runs use (None: they run offline); ``stream``: the model's free-text answers arrive piece by
+        piece (``say_chunk`` events) where the client can stream."""
         self.state_dir = state_dir
         self.emit = emit
         self.llm = llm
         self.study_llm = study_llm
         self.cwd = (cwd or Path.cwd()).resolve()
         self.knowledge = knowledge
+        self.stream = stream
         self.current: str | None = None
         self.pending: Path | None = None  # the drafted job file awaiting the user's yes
         self.history: list[dict[str, str]] = []
@@ -218,10 +224,28 @@ class ChatSession:
             rule_args["study"] = study
         if intent.kind == "why" and "trial" not in intent.args:
             forced = None  # "why threads 8": the model picks the trials to look at
-        text = llm_tools.ask(self.llm, store, line, study=study, forced=forced, history=self.history[:-1],
-                             on_tool=on_tool, knowledge=self.knowledge, rule_args=rule_args or None)
+        shown: list[str] = []
+
+        def on_chunk(piece: str) -> None:
+            shown.append(piece)
+            self.emit(ChatEvent("say_chunk", redact(piece)))
+
+        streams = self.stream and hasattr(self.llm, "stream_text")
+        try:
+            text = llm_tools.ask(self.llm, store, line, study=study, forced=forced, history=self.history[:-1],
+                                 on_tool=on_tool, knowledge=self.knowledge, rule_args=rule_args or None,
+                                 on_chunk=on_chunk if streams else None)
+        except TunesmithError as exc:
+            if not shown:
+                raise
+            self._end_stream("".join(shown).strip())  # what was shown stays; one line says why it stopped
+            self.emit(ChatEvent("error", f"the LLM's answer broke off ({redact(exc.line())[:160]})"))
+        else:
+            if shown:
+                self._end_stream(text)
+            else:
+                self.say(text)
         self.current = study or self.current
-        self.say(text)
         if intent.kind != "open":  # a small model may word it loosely: the store's own answer, with its citations
             try:
                 grounded, _ = answers.answer(store, intent, self.current, self.knowledge)
@@ -229,6 +253,12 @@ class ChatSession:
                 self.emit(ChatEvent("error", redact(exc.line())))
             else:
                 self.emit(ChatEvent("say", redact("from the store: " + grounded)))
+
+    def _end_stream(self, text: str) -> None:
+        """Close a streamed answer: remembered for the LLM's context like ``say``."""
+        text = redact(text)
+        self.history.append({"role": "assistant", "content": text})
+        self.emit(ChatEvent("say_end", text))
 
     def _store(self) -> Any:
         from tunesmith.knowledge.study_store import StudyStore

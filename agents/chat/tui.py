@@ -2,7 +2,8 @@
 
 Each line runs ``ChatSession.handle`` in a worker thread, and every event it emits (the drafted job, each
 tool call, each trial of a running study, the answer) is shown the moment it arrives, so answers and
-progress stream into the conversation while the app stays responsive.
+progress stream into the conversation while the app stays responsive. A streamed answer grows in its own
+message widget (``#live``, under the conversation) piece by piece, and moves into the conversation when it ends.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Input, RichLog
+from textual.widgets import Footer, Header, Input, RichLog, Static
 
 from .repl import format_event
 from .session import ChatEvent, ChatSession
@@ -20,11 +21,12 @@ STYLES = {"say": "bold", "job": "cyan", "tool": "dim", "progress": "green", "ask
 
 
 class ChatApp(App):
-    """`tune chat` on a terminal; ``transcript`` keeps every shown line (tests read it)."""
+    """`tune chat` on a terminal; ``transcript`` keeps every shown line (tests read it), ``live_text`` the
+    answer streaming in now ("" when none is)."""
 
     TITLE = "tune chat"
     BINDINGS = [("ctrl+q", "quit", "Quit")]
-    CSS = "RichLog { height: 1fr; } Input { dock: bottom; }"
+    CSS = "RichLog { height: 1fr; } #live { height: auto; max-height: 50%; text-style: bold; } Input { dock: bottom; }"
 
     def __init__(self, state_dir: Path, *, llm: Any = None, study_llm: Any = None, banner: str = "",
                  cwd: Path | None = None, knowledge: Any = None) -> None:
@@ -33,11 +35,13 @@ class ChatApp(App):
                                    knowledge=knowledge)
         self.banner = banner
         self.transcript: list[str] = []
+        self.live_text = ""
         self.busy = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield RichLog(wrap=True, markup=False, highlight=False, id="log")
+        yield Static("", id="live", markup=False)
         yield Input(placeholder="describe a job with its command in `backticks`, or ask: status, why trial 2, ...",
                     id="input")
         yield Footer()
@@ -48,9 +52,21 @@ class ChatApp(App):
         self.query_one(Input).focus()
 
     def show(self, event: ChatEvent) -> None:
-        """Append one event to the conversation."""
+        """Append one event to the conversation (a streamed piece to the answer growing in ``#live``)."""
         from rich.text import Text
 
+        live = self.query_one("#live", Static)
+        if event.kind == "say_chunk":
+            self.live_text += event.text
+            live.update(Text(f"tune> {self.live_text}"))
+            return
+        if self.live_text:  # the streamed answer is finished: it joins the conversation
+            unfinished, self.live_text = self.live_text, ""
+            live.update("")
+            if event.kind != "say_end":
+                self.show(ChatEvent("say", unfinished))
+        if event.kind == "say_end":
+            event = ChatEvent("say", event.text)
         text = format_event(event)
         self.transcript.append(text)
         self.query_one(RichLog).write(Text(text, style=STYLES.get(event.kind, "")))
