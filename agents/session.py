@@ -113,12 +113,17 @@ class TuningSession:
         study, the knowledge store's lessons and rules for this workload, with their citations."""
         own = [r.insight for r in self.store.reflections(workload_prefix=self.target.domain, limit=8)]
         if self._retrieved is None:
-            self._retrieved = []
-            if self.retriever() is not None:
-                hits = self.knowledge.lessons_for(self.target.signature(), self.job.description)
-                self._retrieved = [f"{h.text} [{h.citation}]" for h in hits]
+            self._retrieved = [f"{h.text} [{h.citation}]" for h in self.lesson_hits()]
         extra = [x for x in self._retrieved if x not in own]
         return own[:4] + extra[:4] + own[4:] + extra[4:]
+
+    def lesson_hits(self) -> list[Any]:
+        """The knowledge store's lessons and rules for this workload (``KnowledgeHit``), retrieved once per
+        study (the retriever keeps them); empty where no knowledge store exists. The offline planner maps
+        them onto its parameters (``strategies/lesson_priors.py``)."""
+        if self.retriever() is None:
+            return []
+        return list(self.knowledge.lessons_for(self.target.signature(), self.job.description))
 
     def emit(self, node: str, message: str, **data: Any) -> None:
         """Record what an agent did (the reasoning trail) and tell the live view."""

@@ -84,7 +84,8 @@ def build_strategy(job: Job, target: Target, session_hooks: dict[str, Any]) -> S
     if name != "planner":
         return STRATEGIES.create(name, space, job.objective, **common)
     offline = STRATEGIES.create("offline_planner", space, job.objective, **common, budget=job.budget.trials,
-                                priorities=getattr(target, "priorities", None))  # e.g. from an I/O trace
+                                priorities=getattr(target, "priorities", None),  # e.g. from an I/O trace
+                                lessons=session_hooks.get("lesson_hits"))  # earlier studies' lessons, as priors
     llm = session_hooks.get("llm")
     if llm is None:
         return offline
@@ -150,7 +151,7 @@ def open_session(job: Job, state_dir: Path, *, llm_mode: str | None = None, rest
                                 observers=list(observers or []), ledger=ledger)
         hooks = {"llm": setup.client, "on_note": lambda msg: session.emit("planner", msg),
                  "tokens_left": lambda: session.budget.tokens_left, "trials_left": lambda: session.budget.trials_left,
-                 "lessons": session.lessons}  # stored reflections, plus the knowledge store's (retrieved once)
+                 "lessons": session.lessons, "lesson_hits": session.lesson_hits}  # stored reflections, plus the knowledge store's (retrieved once)
         session.strategy = build_strategy(job, target, hooks)
         store.set_status(job.name, "running", llm_mode=setup.description)
         try:

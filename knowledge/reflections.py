@@ -42,6 +42,9 @@ class Lesson(BaseModel):
     confidence: float = 0.5
     rule: bool = False
     params: dict[str, str] = Field(default_factory=dict)  # the single changed parameter of a rule: name -> value
+    was: str = ""  # a rule's parameter value in the reference it beat
+    role: str = ""  # the rule parameter's semantic role (agents/strategies/guided_rules.py rule key), if known
+    help: str = ""  # the rule parameter's help text, if known
     confirmations: int = 0
     contradictions: int = 0
 
@@ -68,7 +71,8 @@ def lesson_from_reflection(r: Any, model: str) -> Lesson:
     lid = hashlib.sha256(f"{r.study}\n{r.insight}".encode()).hexdigest()[:16]
     return Lesson(id=lid, study=r.study, domain=domain, pattern=pattern or domain, hardware=r.hardware, insight=r.insight,
                   evidence=list(r.evidence), effect=r.effect, model=model if r.author == "llm" else "template",
-                  confidence=round(confidence, 3), rule=rule, params={k: v for k, v, _ in changes} if rule else {})
+                  confidence=round(confidence, 3), rule=rule, params={k: v for k, v, _ in changes} if rule else {},
+                  was=changes[0][2] if rule else "")
 
 
 def _isolated_effects(trials: list[Any]) -> dict[tuple[str, str], list[str]]:
@@ -87,9 +91,17 @@ def _isolated_effects(trials: list[Any]) -> dict[tuple[str, str], list[str]]:
 
 
 def record_study(store: KnowledgeStore, study_store: Any, study: str, *, signature: str, hardware: str,
-                 model: str) -> dict[str, int]:
-    """Index ``study``'s reflections as lessons; confirm or contradict earlier rules of its domain."""
+                 model: str, params: dict[str, dict[str, str]] | None = None) -> dict[str, int]:
+    """Index ``study``'s reflections as lessons; confirm or contradict earlier rules of its domain.
+
+    ``params`` (name -> {"role", "help"}) describes the study's parameters, so a rule records its
+    parameter's semantic role and help text and a study of another workload can map it onto its own knobs.
+    """
     lessons = [lesson_from_reflection(r, model) for r in study_store.reflections(study=study)]
+    for lesson in lessons:
+        if lesson.rule and params:
+            info = params.get(next(iter(lesson.params)), {})
+            lesson.role, lesson.help = info.get("role", ""), info.get("help", "")
     domain = signature.split("/", 1)[0]
     effects = _isolated_effects(study_store.trials(study, include_interrupted=False))
     confirmed = contradicted = 0

@@ -110,7 +110,8 @@ class Retriever:
             self._lessons[key] = sorted(found + rules, key=lambda h: h.score, reverse=True)[:k]
         return self._lessons[key]
 
-    def record_study(self, study_store: Any, study: str, signature: str, hardware: str, model: str) -> dict[str, int]:
+    def record_study(self, study_store: Any, study: str, signature: str, hardware: str, model: str,
+                     params: dict[str, dict[str, str]] | None = None) -> dict[str, int]:
         """After a study: index its lessons and move the confidence of earlier lessons it tested.
 
         A knowledge store that cannot be written (another embedder, a full disk) never fails the study:
@@ -123,7 +124,8 @@ class Retriever:
         from tunesmith.runners.errors import TunesmithError
 
         try:
-            return record_study(self.store, study_store, study, signature=signature, hardware=hardware, model=model)
+            return record_study(self.store, study_store, study, signature=signature, hardware=hardware, model=model,
+                                params=params)
         except (TunesmithError, OSError, sqlite3.Error) as exc:
             logging.getLogger(__name__).warning("lessons of %s not indexed in %s: %s", study, self.store.path, exc)
             return {"indexed": 0, "confirmed": 0, "contradicted": 0}

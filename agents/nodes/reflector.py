@@ -90,7 +90,13 @@ def finish(state: StudyState, session: TuningSession) -> dict[str, Any]:
     session.emit("finish", f"study stopped: {reason}")
     session.store.set_status(session.study, "finished", llm_mode=session.llm_description)
     if session.retriever() is not None:  # lessons into the knowledge store; earlier rules this study tested re-weighed
+        from tunesmith.agents.strategies.lesson_priors import describe_params
+
         session.knowledge.record_study(session.store, session.study, session.target.signature(), _hardware(session),
-                                       session.llm_description)
+                                       session.llm_description, params=describe_params(session.target.space()))
+        from tunesmith.knowledge.profiles import record_study_profiles  # observer profiles, summarised
+
+        record_study_profiles(session.knowledge.store, session.store, session.study,
+                              signature=session.target.signature(), hardware=_hardware(session))
     session.save_usage()
     return {}

@@ -31,6 +31,7 @@ from tunesmith.runners.types import Trial
 from .base import objective_value
 from .grid import Picker
 from .guided_rules import (
+    GUIDE,
     RULES,
     Context,
     Rule,
@@ -57,9 +58,12 @@ class Knob:
     target: Value | None = None
 
 
-def plan(space: SearchSpace, base: Config, ctx: Context, order: Sequence[str]) -> tuple[Config, list[Knob]]:
+def plan(space: SearchSpace, base: Config, ctx: Context, order: Sequence[str],
+         boosts: dict[str, float] | None = None) -> tuple[Config, list[Knob]]:
     """The guided config and every free knob, highest priority first (a rule's confidence plus the
-    trace's score for its category; knobs no rule names follow in ``order``)."""
+    trace's score for its category plus what earlier studies' lessons add (``boosts``, see
+    ``lesson_priors``); knobs no rule names follow in ``order``)."""
+    boosts = boosts or {}
     position = {n: i for i, n in enumerate(order)}
     knobs: list[Knob] = []
     config = dict(base)
@@ -68,10 +72,12 @@ def plan(space: SearchSpace, base: Config, ctx: Context, order: Sequence[str]) -
             continue
         rule = rule_for(param)
         if rule is None:
-            knobs.append(Knob(param.name, None, 0.0))
+            knobs.append(Knob(param.name, None, boosts.get(param.name, 0.0)))
             continue
-        priority = rule.confidence + ctx.flagged.get(rule.category, 0.0)
-        target = preferred(param, rule, ctx, config, space) if applies(rule, ctx) else None
+        boost = boosts.get(param.name, 0.0)
+        priority = rule.confidence + ctx.flagged.get(rule.category, 0.0) + boost
+        sure = applies(rule, ctx) or (rule.confidence + boost >= GUIDE and rule.when == "")
+        target = preferred(param, rule, ctx, config, space) if sure else None
         if target is not None and not param.contains(target):
             target = None
         if target is not None:
@@ -163,7 +169,8 @@ def describe(guided: Config, base: Config, knobs: Sequence[Knob], traced: bool) 
     return f"guided start from {source}: " + ("; ".join(parts) or "no rule applies")
 
 
-def offer_guided(picker: Picker, history: Sequence[Trial], base: Config, order: Sequence[str], prefix: str) -> None:
+def offer_guided(picker: Picker, history: Sequence[Trial], base: Config, order: Sequence[str], prefix: str,
+                 boosts: dict[str, float] | None = None) -> None:
     """Offer the guided start's next configs (after the baseline, which the caller offers first): the
     guided config, then the undo and coordinate moves, each new and feasible, until ``picker`` is full."""
     strategy = picker.strategy
@@ -179,7 +186,7 @@ def offer_guided(picker: Picker, history: Sequence[Trial], base: Config, order: 
         if value is not None:
             measured.append((dict(trial.candidate.config), value))
     ctx = context(space, metrics)
-    guided, knobs = plan(space, base, ctx, order)
+    guided, knobs = plan(space, base, ctx, order, boosts)
     picker.offer(guided, "planner", f"{prefix}: {describe(guided, base, knobs, metrics is not None)}")
     for config, why in moves(space, knobs, base, guided, measured, strategy.objective.minimize):
         if picker.full:

@@ -31,6 +31,7 @@ from tunesmith.runners.types import Candidate, Trial
 from .base import Prefix, Strategy, objective_value
 from .grid import Picker, complete_baseline, config_key
 from .guided_start import offer_guided, small_budget
+from .lesson_priors import Prior, hinted_values, map_lessons, ordered_by_priors, role_boosts
 from .screening import ScreenResult, ordered, rank_parameters, screening_summary, screening_values
 from .tpe import TPEStrategy
 
@@ -48,8 +49,11 @@ class OfflinePlannerStrategy(Strategy):
 
     def __init__(self, *args, points: int = 5, n_startup_trials: int = 4,  # type: ignore[no-untyped-def]
                  priorities: Callable[[Sequence[Trial]], Sequence[str] | None] | None = None,
-                 budget: int | None = None, **kwargs) -> None:
+                 budget: int | None = None, lessons: Callable[[], Sequence[object]] | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.lessons = lessons  # earlier studies' lessons (knowledge hits), mapped onto this space once
+        self.priors: list[Prior] | None = None
         self.priorities = priorities  # the target's order from what has run (e.g. the baseline's I/O trace)
         self.budget = budget  # the study's trial budget: a small one takes the guided start (guided_start.py)
         self.points = points
@@ -93,7 +97,9 @@ class OfflinePlannerStrategy(Strategy):
         for name in self.order:
             param = self.space.get(name)
             grid = param.grid(self.points)
-            for far in screening_values(param, base[name], self.points):
+            hint = hinted_values(self.priors or []).get(name)  # a lesson's value is screened first
+            fars = screening_values(param, base[name], self.points)
+            for far in sorted(fars, key=lambda v, h=hint: v != h) if hint in fars else fars:
                 if ordered(param):
                     ranked = sorted(grid, key=lambda v, f=far: abs(v - f))  # type: ignore[operator, misc]
                     toward = [v for v in ranked if v != base[name] and _between(v, far, base[name])]
@@ -101,10 +107,11 @@ class OfflinePlannerStrategy(Strategy):
                 else:
                     slots.append((name, [far]))
         if len(slots) > max(len(self.order), self.space.size(self.points) // 3):
+            named = {pr.param for pr in self.priors or []}  # a knob a lesson names keeps all its values
             first: dict[str, tuple[str, list[Value]]] = {}
             for name, values in slots:
                 first.setdefault(name, (name, values))
-            slots = list(first.values())
+            slots = [s for s in slots if s[0] in named or first[s[0]][1] is s[1]]
         return slots
 
     def _screen(self, picker: Picker, base: Config, tried: set[str]) -> list[Config]:
@@ -193,12 +200,16 @@ class OfflinePlannerStrategy(Strategy):
         if picker.full:
             return picker.picked
         tried, values, screening = self._derived(history)
+        if self.priors is None:  # lessons first, retrieved once: a resumed study reorders the same way
+            self.priors = map_lessons(self.lessons() if self.lessons else [], self.space, self._base)
+            self.order = ordered_by_priors(self.order, self.priors)
         first = self.priorities(history) if self.priorities is not None else None
         if first:  # a function of the history: a resumed study reorders the same way
             self.order = [*dict.fromkeys(n for n in first if n in self.space.names),
                           *(n for n in self.order if n not in first)]
         if small_budget(self.space, self.budget) and len(history) < (self.budget or 0):
-            offer_guided(picker, history, self._base, self.order, PREFIX)  # too few trials to screen
+            offer_guided(picker, history, self._base, self.order, PREFIX,  # too few trials to screen
+                         boosts=role_boosts(self.priors))
             if picker.full:
                 return picker.picked
         base = self._base
