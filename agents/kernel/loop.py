@@ -129,7 +129,8 @@ def improve_kernel(client: Any, *, reference: str, evaluate: Evaluate, rounds: i
                     return result
                 mode = "optimise"
                 feedback = judge_optimise(client, source=latest.source, timing=timing_text(latest.evaluation),
-                                          profile=profile_text(latest.evaluation))
+                                          profile=profile_text(latest.evaluation),
+                                          metrics=latest.evaluation.metrics)
             elif latest is not None:
                 mode = "repair"
                 ev = latest.evaluation

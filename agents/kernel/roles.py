@@ -91,7 +91,13 @@ def judge_repair(client: Any, *, reference: str, source: str, status: str, detai
     return client.structured(_messages(prompt), Feedback, purpose="kernel_judge", max_tokens=300)
 
 
-def judge_optimise(client: Any, *, source: str, timing: str, profile: str = "") -> Feedback:
-    """The judge in optimise mode: from timings and the Nsight Compute summary, one bottleneck and one change."""
+def judge_optimise(client: Any, *, source: str, timing: str, profile: str = "",
+                   metrics: dict[str, float] | None = None) -> Feedback:
+    """The judge in optimise mode: from timings and the Nsight Compute summary, one bottleneck and one change.
+
+    ``metrics`` (the evaluation's, ``ncu.*`` among them) add the profile summary's features and bottleneck."""
+    from tunesmith.knowledge.profiles import judge_profile_line
+
+    profile = "\n".join(p for p in (profile, judge_profile_line(metrics or {})) if p)
     prompt = render("kernel_judge_optimise.j2", source=_clip(source), timing=timing, profile=profile)
     return client.structured(_messages(prompt), Feedback, purpose="kernel_judge", max_tokens=300)

@@ -29,6 +29,11 @@ def plan(state: StudyState, session: TuningSession) -> dict[str, Any]:
     rejected = _rejected_in_a_row(trials)
     if rejected >= REJECTION_LIMIT:  # they spend no budget, so nothing else would stop the loop
         return {"stop_reason": f"the last {rejected} proposals were all rejected before running", "proposals": []}
+    if state.get("round") == 1:  # the baseline is measured: its profile summary joins the reasoning trail
+        from tunesmith.knowledge.profiles import profile_lines
+
+        for line in profile_lines(list(trials), session.job.objective.minimize):
+            session.emit("planner", line)
     slots = session.executor.slots if session.executor is not None else 1  # keep every device busy
     n = min(max(session.job.strategy.batch, slots), session.budget.trials_left)
     candidates = session.strategy.ask(session.history.for_strategy(), n)

@@ -16,6 +16,7 @@ from tunesmith.agents.llm.client import LLMUnavailable
 from tunesmith.agents.prompting import render
 from tunesmith.agents.strategies.base import Strategy, objective_value
 from tunesmith.agents.strategies.screening import screening_summary, summary_lines
+from tunesmith.knowledge.profiles import profile_lines
 from tunesmith.runners.errors import JobError
 from tunesmith.runners.space import Param, SearchSpace
 from tunesmith.runners.types import Candidate, Trial
@@ -108,7 +109,8 @@ class LLMPlannerStrategy(Strategy):
     def _from_llm(self, history: Sequence[Trial], n: int, tried: set[str]) -> list[Candidate]:
         prompt = render(
             "planner.j2", target=self.describe, direction=self.objective.direction, metric=self.objective.metric,
-            trials_left=self.trials_left(), baseline=self.baseline, reflections=self.lessons()[:8], n=n,
+            trials_left=self.trials_left(), baseline=self.baseline, n=n,
+            reflections=[*self.lessons()[:8], *profile_lines(list(history), self.objective.minimize)],
             **prompt_history(history, self.objective.minimize),
             screening=summary_lines(screening_summary(history, self.space, self.baseline, self.objective.minimize),
                                     self.baseline, self.objective.metric),
