@@ -122,7 +122,7 @@ def test_openai_backend_streams_with_usage_or_an_estimate(sse: tuple[str, type[_
     assert "".join(client.stream_text("other", MSG)) == "Hello from SSE"  # asked again without stream_options
     assert "stream_options" not in handler.bodies[-1]
     other = client.ledger.by_purpose["other"]
-    assert other.completion_tokens == approx_tokens("Hello from SSE") and other.failed_calls == 0
+    assert other.completion_tokens == approx_tokens("Hello from SSE") and other.failed_calls == 0  # 4 > 3 pieces
 
 
 # -- the chat ---------------------------------------------------------------------------------------------
@@ -251,6 +251,7 @@ def test_llama_cpp_server_streams_in_pieces() -> None:
     text = "".join(p for _, p in arrivals)
     assert len(arrivals) > 3 and text.strip()  # many pieces, not one whole reply
     assert arrivals[0][0] < arrivals[-1][0]
-    assert usage.calls == 1 and usage.completion_tokens > 0 and usage.prompt_tokens > 0
+    # llama-cpp-python's server sends no usage chunk: the estimate counts about one token per piece
+    assert usage.calls == 1 and usage.completion_tokens >= len(arrivals) and usage.prompt_tokens > 0
     print(f"\nllama.cpp streamed {len(arrivals)} pieces, first after {arrivals[0][0]:.2f} s, last after "
           f"{arrivals[-1][0]:.2f} s; {usage.prompt_tokens}+{usage.completion_tokens} tokens")

@@ -166,8 +166,8 @@ class OpenAIBackend(ChatBackend):
     ) -> Iterator[str | StreamEnd]:
         """``stream=True``; with ``stream_options.include_usage`` the last chunk carries the token counts.
 
-        A server that rejects ``stream_options`` (HTTP 400/422) is asked again without it, and its counts
-        are estimated.
+        A server that rejects ``stream_options`` (HTTP 400/422) is asked again without it; where no usage
+        arrives the counts are estimated (the completion as the larger of the chunk count and ``approx_tokens``).
         """
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature,
                                   "stream": True}
@@ -197,7 +197,8 @@ class OpenAIBackend(ChatBackend):
         if usage is not None and usage.completion_tokens:
             yield StreamEnd(int(usage.prompt_tokens or messages_tokens(messages)), int(usage.completion_tokens), model)
         else:
-            yield StreamEnd(messages_tokens(messages), approx_tokens(content), model, estimated=True)
+            # servers send about one token per chunk (llama-cpp-python's server sends no usage at all)
+            yield StreamEnd(messages_tokens(messages), max(len(text), approx_tokens(content)), model, estimated=True)
 
     def _translate(self, exc: Exception) -> LLMRequestError:
         oa = self._openai
