@@ -70,10 +70,13 @@ def help_similarity(a: str, b: str) -> float:
 
 
 def _field(hit: Any, key: str, default: Any = None) -> Any:
-    md = hit.get("metadata", hit) if isinstance(hit, dict) else getattr(hit, "metadata", None)
-    if md is None:  # a Lesson object
-        return getattr(hit, key, default)
-    return md.get(key, default)
+    """A lesson's field from a knowledge hit (its metadata), a dict, or a ``Lesson``."""
+    if isinstance(hit, dict):
+        return hit.get("metadata", hit).get(key, default)
+    md = getattr(hit, "metadata", None)
+    if isinstance(md, dict):  # a KnowledgeHit
+        return md.get(key, default)
+    return getattr(hit, key, default)  # a Lesson
 
 
 def _target(param: Param, value: str, was: str, role: str, space: SearchSpace, base: dict[str, Value],
