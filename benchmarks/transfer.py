@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -44,6 +45,7 @@ PAIRS: list[tuple[str, str, str, bool]] = [
     ("record_writer_sweep", "io_metadata_local", "fsync policy: sync_every (group commit) -> fsync", False),
     ("record_writer_sweep", "io_checkpoint_gluster", "fsync policy: sync_every -> fsync", False),
     ("io_ior_local", "io_hdf5_juicefs", "transfer size: transfer_kib -> rows_per_write", False),
+    ("io_metadata_local", "io_metadata_gluster", "fsync policy, same benchmark on another file system", False),
     ("compress_sweep", "io_metadata_local", "none (control: compression settings)", True),
     ("compress_sweep", "io_checkpoint_gluster", "none (control: compression settings)", True),
 ]
@@ -154,28 +156,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--start", action="append", choices=["default", "random"])
     ap.add_argument("--budget-a", type=int, default=30, help="trials of study A (its lessons come from these)")
-    ap.add_argument("--budget-b", type=int, default=16, help="trials of study B")
+    ap.add_argument("--budget-b", type=int, action="append",
+                    help="trials of study B (repeatable; default 16, and 6: the guided start's small budget)")
     ap.add_argument("--keep-rules", action="store_true", help="replay B with its recorded priority list")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     starts = args.start or ["default", "random"]
+    budgets = args.budget_b or [16, 6]
     rows = []
     with tempfile.TemporaryDirectory(prefix="tunesmith-transfer-") as tmp:
-        for a, b, what, control in PAIRS:
-            res = run_pair(a, b, seeds=args.seeds, starts=starts, budget_a=args.budget_a, budget_b=args.budget_b,
+        for budget_b, (a, b, what, control) in itertools.product(budgets, PAIRS):
+            res = run_pair(a, b, seeds=args.seeds, starts=starts, budget_a=args.budget_a, budget_b=budget_b,
                            keep_rules=args.keep_rules, work=Path(tmp))
             rows.append({**res, "carries": what, "control": control})
-    table = Table(title=f"trials until within {TOLERANCE:.0%} of the best (median [q1, q3], share reached)")
-    for col in ("A (lessons from)", "B (studied)", "what should carry", "with lessons", "withheld", "drop"):
+    table = Table(title=f"trials until within {TOLERANCE:.0%} of the best (median \\[q1, q3], share reached)")
+    for col in ("A (lessons from)", "B (studied)", "B budget", "what should carry", "with lessons", "withheld",
+                "drop"):
         table.add_column(col)
     for r in rows:
         fmt = lambda x: f"{x['median']:g} [{x['q1']:g}, {x['q3']:g}] {x['reached']:.0%}"  # noqa: E731
         drop = r["withheld"]["median"] - r["lessons"]["median"]
-        table.add_row(r["a"], r["b"], r["carries"], fmt(r["lessons"]), fmt(r["withheld"]), f"{drop:+g}")
+        table.add_row(r["a"], r["b"], str(r["budget_b"]), r["carries"], fmt(r["lessons"]), fmt(r["withheld"]),
+                      f"{drop:+g}")
     Console().print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"tolerance": TOLERANCE, "seeds": args.seeds, "starts": starts,
-                                    "budget_a": args.budget_a, "budget_b": args.budget_b,
+                                    "budget_a": args.budget_a, "budgets_b": budgets,
                                     "keep_rules": args.keep_rules, "pairs": rows}, indent=1))
     print(f"wrote {args.out}")
     return 0

@@ -8,7 +8,8 @@ parameters of a new space the lesson is about:
 
 1. the same role (``sync_every`` on one workload and an ``fsync`` policy on another are both
    ``fewer-syncs``): full match;
-2. the same name: full match;
+2. the same name: full match, halved as the help texts disagree (``chunk_kib`` of a compressor's frames
+   is not ``chunk_kib`` of a checkpoint writer's writes);
 3. help texts that share enough words: a partial match, weighted by the overlap.
 
 and the value the lesson points at in the new space: the same value where it exists; else the direction
@@ -123,8 +124,9 @@ def map_lessons(hits: Iterable[Any], space: SearchSpace, base: dict[str, Value])
                 continue
             if role and roles[p.name]["role"] == role:
                 how, match = "role", 1.0
-            elif p.name == name:
-                how, match = "name", 1.0
+            elif p.name == name:  # the same name; help texts that disagree (another meaning) halve it
+                how, match = "name", 0.5 + 0.5 * min(1.0, help_similarity(help_text, p.help) / HELP_MATCH) \
+                    if help_text and p.help else 1.0
             else:
                 sim = help_similarity(help_text, p.help)
                 if sim < HELP_MATCH:
