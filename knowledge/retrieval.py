@@ -45,6 +45,8 @@ def _citation(collection: str, m: Match) -> str:
     md = m.record.metadata
     if collection == "reflections":
         return f"lesson {m.record.id} from study {md.get('study', '?')}, evidence trials {md.get('evidence', '[]')}"
+    if collection == "profiles":
+        return f"{md.get('kind')} profile of study {md.get('study')} trial #{md.get('trial')}, bottleneck {md.get('bottleneck')} ({m.record.id})"
     lines = f"lines {md.get('line_start')}-{md.get('line_end')}" if md.get("line_start") is not None else ""
     section = f", {md['section']}" if md.get("section") not in (None, "", "(top)") else ""
     return f"{md.get('source', '?')}{section}, {lines} (chunk {m.record.id})".replace(", ,", ",")

@@ -178,7 +178,7 @@ def test_a_studys_observer_output_is_indexed_and_searchable(tmp_path):
     env = {**os.environ, "TUNESMITH_KNOWLEDGE": str(tmp_path / "k"), "TUNESMITH_EMBEDDER": "hashing"}
     r = subprocess.run([TUNE, "knowledge", "search", "DRAM throughput occupancy", "--collection", "profiles",
                         "--k", "1"], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0 and "GPU kernel profile" in r.stdout and "st#2" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "GPU kernel profile" in r.stdout and "study st trial #2, bottleneck memory-bound" in r.stdout, r.stdout + r.stderr
 
 
 def test_profile_search_through_a_terminal(tmp_path):
@@ -190,4 +190,26 @@ def test_profile_search_through_a_terminal(tmp_path):
                           encoding="utf-8", timeout=120)
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 0 and "io1#1" in child.before and "I/O profile (darshan" in child.before
+    assert child.exitstatus == 0 and "profile of study io1 trial #1" in child.before and "I/O profile (darshan" in child.before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(strace_works()), reason="strace cannot trace here")
+def test_a_traced_study_indexes_its_profiles_and_reports_the_baselines(tmp_path):
+    example = ROOT / "examples" / "record_writer"
+    job = (example / "job.toml").read_text().replace('"--records", "2000"', '"--records", "150"')
+    job = job.replace("repeats = 4", "repeats = 1").replace("warmup = 0", 'warmup = 0\nobservers = ["iotrace"]')
+    (tmp_path / "write_records.py").write_text((example / "write_records.py").read_text())
+    (tmp_path / "job.toml").write_text(job)
+    from tunesmith.knowledge.vector.store import Record
+
+    KnowledgeStore(tmp_path / "k", "hashing").add("manuals", [Record("seed", "a store exists", {"domain": "io"})])
+    env = {**os.environ, "TUNESMITH_KNOWLEDGE": str(tmp_path / "k"), "TUNESMITH_EMBEDDER": "hashing"}
+    res = subprocess.run([TUNE, "run", "job.toml", "--trials", "3", "--plain", "--llm", "off", "--state-dir",
+                          str(tmp_path / "state")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    profiles = KnowledgeStore(tmp_path / "k").get("profiles", {"kind": "strace"})
+    assert len(profiles) >= 3 and {p.metadata["trial"] for p in profiles} >= {1, 2, 3}
+    assert profiles[0].metadata["domain"] == "io" and "f_fsyncs_per_write" in profiles[0].metadata
+    report = next((tmp_path / "state" / "reports").glob("*.md")).read_text()
+    assert "Profile of the baseline (trial #1): I/O profile (strace" in report
