@@ -135,7 +135,7 @@ def run_pair(a: str, b: str, *, seeds: int, starts: list[str], budget_a: int, bu
         for start in starts:
             base = random.Random(f"start:{seed}").choice(valid) if start == "random" else None
             for arm in arms:
-                run = work / f"b-{a}-{b}-{seed}-{start}-{arm}"
+                run = work / f"b-{a}-{b}-{budget_b}-{seed}-{start}-{arm}"  # a new path: chroma caches clients by path
                 store = "off"
                 if arm == "lessons":
                     shutil.copytree(knowledge, run / "ks")

@@ -12,9 +12,10 @@ parameters of a new space the lesson is about:
    is not ``chunk_kib`` of a checkpoint writer's writes);
 3. help texts that share enough words: a partial match, weighted by the overlap.
 
-and the value the lesson points at in the new space: the same value where it exists; else the direction
-the lesson moved (larger or smaller) on an ordered parameter; else the role's preferred value
-(``guided_rules.preferred``). Each prior weighs ``confidence x match``, so a strong lesson outranks a weak
+and the value the lesson points at in the new space: the same value where the parameter means the same;
+else the direction the lesson moved (larger or smaller) on an ordered parameter; else none (a group-commit
+count of 64 says nothing about which of an fsync policy's names is best: the knob is screened first, over
+all its values). A same-name match whose help texts disagree gives no value at all. Each prior weighs ``confidence x match``, so a strong lesson outranks a weak
 one, a tiny local model's lesson (which starts at low confidence) counts little, and a lesson that later
 studies contradicted (its confidence lowered by ``record_study``) sinks. ``ordered_by_priors`` puts the
 parameters with priors first in the screening order, strongest first; ``role_boosts`` raises the guided
@@ -30,7 +31,7 @@ from typing import Any
 
 from tunesmith.runners.space import Param, SearchSpace, Value
 
-from .guided_rules import RULES, Context, magnitude, preferred, rule_for, scale
+from .guided_rules import magnitude, rule_for, scale
 
 HELP_MATCH = 0.35  # share of help-text words two parameters must have in common to be matched by help alone
 MIN_WEIGHT = 0.05  # a prior weaker than this is ignored
@@ -80,11 +81,11 @@ def _field(hit: Any, key: str, default: Any = None) -> Any:
     return getattr(hit, key, default)  # a Lesson
 
 
-def _target(param: Param, value: str, was: str, role: str, space: SearchSpace, base: dict[str, Value],
-            same_name: bool) -> Value | None:
-    """The value of ``param`` the lesson points at: the same value (same parameter name only: 64 KiB on one
-    workload is not 64 rows on another), else the lesson's direction, else the role's way."""
-    if same_name:
+def _target(param: Param, value: str, was: str, same_meaning: bool) -> Value | None:
+    """The value of ``param`` the lesson points at: the same value where the parameter means the same (same
+    name, help texts that agree), else the lesson's direction (larger or smaller) on an ordered parameter,
+    else None: the lesson says the knob matters, not where to move it (screening tries all its values)."""
+    if same_meaning:
         for v in param.grid(5):
             if str(v) == value:
                 return v
@@ -93,12 +94,8 @@ def _target(param: Param, value: str, was: str, role: str, space: SearchSpace, b
     new_m, was_m = magnitude(old, value), magnitude(old, was) if was else None
     if ordered and new_m is not None and was_m is not None and new_m != was_m:
         return ordered[-1] if new_m > was_m else ordered[0]
-    rule = next((r for r in RULES if r.key == role), None)
     if param.kind == "bool" and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    if rule is not None:
-        target = preferred(param, rule, Context(flagged={}), dict(base), space)
-        return target if target is not None and param.contains(target) else None
     return None
 
 
@@ -135,8 +132,8 @@ def map_lessons(hits: Iterable[Any], space: SearchSpace, base: dict[str, Value])
             weight = round(confidence * match, 4)
             if weight < MIN_WEIGHT:
                 continue
-            target = _target(p, str(value), str(_field(hit, "was", "") or ""), role or roles[p.name]["role"], space,
-                             base, p.name == name)
+            was = str(_field(hit, "was", "") or "")
+            target = None if how == "name" and match < 1.0 else _target(p, str(value), was, how == "name")
             if target is not None and target == base.get(p.name):
                 target = None  # the lesson's value is already the default: nothing to move to
             prior = Prior(p.name, target, weight, str(_field(hit, "id", "")), how, name)
