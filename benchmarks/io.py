@@ -268,6 +268,22 @@ def fraction(table: Any, configs: list[dict[str, Any]]) -> float:
     return best / found if minimize else found / best
 
 
+def spread(table: Any) -> float:
+    """The sweep's noise: the median over configs of (slowest - fastest round) / median."""
+    rel = [(max(r.samples) - min(r.samples)) / median(r.samples) for r in table.records
+           if r.status.value == "ok" and len(r.samples) > 1 and median(r.samples) > 0]
+    return median(rel) if rel else 0.0
+
+
+def tied(table: Any) -> int:
+    """How many configs the sweep cannot tell from its optimum: their rounds' ranges overlap the optimum's."""
+    ok = [r for r in table.records if r.status.value == "ok" and r.samples]
+    pick = min if table.objective.minimize else max
+    best = pick(ok, key=lambda r: median(r.samples))
+    lo, hi = min(best.samples), max(best.samples)
+    return sum(1 for r in ok if min(r.samples) <= hi and max(r.samples) >= lo)
+
+
 def screened_order(configs: list[dict[str, Any]], baseline: dict[str, Any]) -> list[str]:
     """The parameters a run changed, in the order it first changed them (the live run's screening order)."""
     order: list[str] = []
@@ -301,7 +317,8 @@ def run_pair(name: str, pair: dict[str, Any], args: argparse.Namespace, log: Any
     from tunesmith.runners.replay.target import ReplayTable
 
     table_path = HERE / "data" / f"io_{name.replace('-', '_')}.json"
-    entry: dict[str, Any] = {"pair": name, "fs": pair["fs"], "job": pair["job"], "table": str(table_path.relative_to(ROOT))}
+    entry: dict[str, Any] = {"pair": name, "fs": pair["fs"], "job": pair["job"], "table": str(table_path.relative_to(ROOT)),
+                             "load_avg_start": list(os.getloadavg())}  # 2 shared cores: the load is the noise
     need_sweep = args.resweep or args.add_rounds or not table_path.is_file()
     if not args.replay_only and (need_sweep or not args.no_live):
         base = Path(args.scratch).absolute() / name
@@ -321,13 +338,21 @@ def run_pair(name: str, pair: dict[str, Any], args: argparse.Namespace, log: Any
                 entry["live"] = live
         leftover = ledger.restore_all()
         entry["teardown"] = leftover
+        if args.keep and not args.no_live:  # the live study stays for `tune status NAME --state-dir ...`
+            kept = Path(args.keep).absolute() / name
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(base / "state", kept / "state")
+            shutil.copy2(base / "job.toml", kept / "job.toml")
+            entry["live"]["kept"] = str(kept)
+            log(f"{name}: live study kept in {kept} (tune status io-bench-{name} --state-dir {kept / 'state'})")
         shutil.rmtree(base, ignore_errors=True)
     table = ReplayTable.load(table_path)
     known = medians(table)
     best_config, best = (min if table.objective.minimize else max)(known, key=lambda x: x[1])
     entry.update(configs=len(table.records), ok=len(known), metric=table.objective.metric,
                  direction=table.objective.direction, optimum=best, optimum_config=best_config,
-                 baseline=next((v for c, v in known if c == table.baseline), None))
+                 baseline=next((v for c, v in known if c == table.baseline), None), rounds=table.repeats,
+                 spread=spread(table), tied_with_optimum=tied(table), load_avg_end=list(os.getloadavg()))
     live_results = entry.get("live") or _previous_live(name, args.json)
     if live_results:
         configs = [c for c in live_results["configs"]][:5]
@@ -356,12 +381,13 @@ def render(results: dict[str, Any]) -> None:
     cols = ["tunesmith_live@5", "offline_planner@5", "tpe@5", "tpe@20", "random@5", "random@20"]
     table = Table(title="fraction of the sweep's optimum reached; replays: median over "
                   f"{results['repeats']} seeds (share of seeds at >= 95 %)")
-    for c in ("pair", "configs", "optimum", *cols):
+    for c in ("pair", "configs", "rounds", "tied", "optimum", *cols):
         table.add_column(c, justify="left" if c == "pair" else "right", no_wrap=True)
     for e in results["pairs"]:
         cells = [f"{e['tunesmith_live@5']:.0%}" if "tunesmith_live@5" in e else "-"]
         cells += [f"{e['replays'][c]['median']:.0%} ({e['replays'][c]['share_95']:.0%})" for c in cols[1:]]
-        table.add_row(e["pair"], str(e["configs"]), f"{e['optimum']:.4g} {e['metric']}", *cells)
+        table.add_row(e["pair"], str(e["configs"]), str(e.get("rounds", "-")), str(e.get("tied_with_optimum", "-")),
+                      f"{e['optimum']:.4g} {e['metric']}", *cells)
     Console(width=160).print(table)
 
 
@@ -375,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay-only", action="store_true", help="no file system, sweep or live run")
     parser.add_argument("--no-live", action="store_true", help="skip the live tune run (reuse the last one's configs)")
     parser.add_argument("--scratch", default=str(Path(tempfile.gettempdir()) / "tunesmith-io-bench"))
+    parser.add_argument("--keep", metavar="DIR", help="copy the live run's study (state folder, job) to DIR/PAIR")
     parser.add_argument("--json", default=str(HERE / "results" / "io.json"))
     args = parser.parse_args(argv)
 

@@ -12,7 +12,8 @@ does what an I/O engineer reading a trace does instead:
    sure the rule is without a trace, and the trace category (``runners/iotrace/suggest.py``) that raises
    it. A rule below ``GUIDE`` confidence joins only when the baseline's trace flags its category;
 3. then adjustments from the best config so far (``moves``): if the guided config lost to the default,
-   it with one knob undone, least sure knob first; and coordinate moves from the incumbent, the
+   it with one knob undone, least sure knob first (unless the judge called the loss noise: then it is a
+   tie, and the moves start from the guided config); and coordinate moves from the incumbent, the
    highest-priority knobs first (a changed ordered knob steps back towards its default, a choice tries
    its other values), one alternative per knob per round.
 
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunesmith.runners.space import SearchSpace, Value
-from tunesmith.runners.types import Trial
+from tunesmith.runners.types import Trial, Verdict
 
 from .base import objective_value
 from .grid import Picker
@@ -89,6 +90,7 @@ def plan(space: SearchSpace, base: Config, ctx: Context, order: Sequence[str],
 
 UNKNOWN = 0.3  # how likely a knob no rule names is to matter
 OVERSHOOT = 0.5  # how likely the far end of an ordered range is past the best value
+FAR_RATIO = 8.0  # a move by this factor or more (1 MiB -> 16 MiB writes) counts as far, even one grid step
 
 
 def doubt(space: SearchSpace, knob: Knob, guided: Config, base: Config) -> float:
@@ -102,8 +104,10 @@ def doubt(space: SearchSpace, knob: Knob, guided: Config, base: Config) -> float
     if guided[knob.name] != base[knob.name]:
         ordered = scale(space.get(knob.name))
         ends = (guided[knob.name], base[knob.name])
-        if ordered is not None and all(v in ordered for v in ends) and \
-                abs(ordered.index(ends[0]) - ordered.index(ends[1])) > 1:
+        far = ordered is not None and all(v in ordered for v in ends) and \
+            abs(ordered.index(ends[0]) - ordered.index(ends[1])) > 1
+        sizes = [magnitude(space.get(knob.name), v) or 0.0 for v in ends]
+        if far or (min(sizes) > 0 and max(sizes) / min(sizes) >= FAR_RATIO):  # a big jump may overshoot
             return max(OVERSHOOT, 1 - c)
         return 1 - c
     return 1 - c if knob.target == base[knob.name] else c
@@ -130,10 +134,14 @@ def alternatives(space: SearchSpace, knob: Knob, incumbent: Config, base: Config
 
 
 def moves(space: SearchSpace, knobs: Sequence[Knob], base: Config, guided: Config,
-          measured: Sequence[tuple[Config, float]], minimize: bool) -> list[tuple[Config, str]]:
+          measured: Sequence[tuple[Config, float]], minimize: bool, *, tie: bool = False) -> list[tuple[Config, str]]:
     """Configs to try after the guided one, in order, with why: undo one guided change at a time when
     the guided config lost to the default (least sure first), then coordinate moves from the best
-    measured config so far, one alternative per knob per round, highest priority first."""
+    measured config so far, one alternative per knob per round, highest priority first.
+
+    ``tie``: the judge's verdict on the guided config was noise (its interval straddles zero), so a
+    slower median is no evidence against it: no undoing, and the moves start from the guided config,
+    which the rules favour, instead of from the default."""
     def better(a: float, b: float | None) -> bool:
         return b is None or (a < b if minimize else a > b)
 
@@ -146,7 +154,9 @@ def moves(space: SearchSpace, knobs: Sequence[Knob], base: Config, guided: Confi
     g, b = score.get(repr(sorted(guided.items()))), score.get(repr(sorted(base.items())))
     out: list[tuple[Config, str]] = []
     changed = [k for k in knobs if guided[k.name] != base[k.name]]
-    if g is not None and b is not None and not better(g, b) and len(changed) > 1 and best == b:
+    if tie and g is not None and b is not None and best == b and not better(g, b):
+        incumbent, best = guided, g  # a tie within noise: the rules' prior decides where to search from
+    elif g is not None and b is not None and not better(g, b) and len(changed) > 1 and best == b:
         for k in sorted(changed, key=lambda k: k.priority):
             why = k.rule.key if k.rule else "no rule"
             out.append(({**guided, k.name: base[k.name]}, f"the guided config lost to the default: undo {k.name} ({why})"))
@@ -177,9 +187,11 @@ def offer_guided(picker: Picker, history: Sequence[Trial], base: Config, order: 
     space = strategy.space
     metrics = None
     measured: list[tuple[Config, float]] = []
+    verdicts: dict[str, Verdict | None] = {}
     for trial in history:
         if trial.candidate.source is not None:
             continue
+        verdicts[repr(sorted(trial.candidate.config.items()))] = trial.verdict
         if trial.candidate.config == base and trial.measurement is not None and metrics is None:
             metrics = {k: v for k, v in trial.measurement.metrics.items() if k.startswith("iotrace.")} or None
         value = objective_value(trial)
@@ -188,7 +200,8 @@ def offer_guided(picker: Picker, history: Sequence[Trial], base: Config, order: 
     ctx = context(space, metrics)
     guided, knobs = plan(space, base, ctx, order, boosts)
     picker.offer(guided, "planner", f"{prefix}: {describe(guided, base, knobs, metrics is not None)}")
-    for config, why in moves(space, knobs, base, guided, measured, strategy.objective.minimize):
+    tie = verdicts.get(repr(sorted(guided.items()))) == Verdict.NOISE  # judged noise against the default
+    for config, why in moves(space, knobs, base, guided, measured, strategy.objective.minimize, tie=tie):
         if picker.full:
             return
         picker.offer(config, "planner", f"{prefix}: adjust: {why}")
