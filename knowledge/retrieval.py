@@ -122,13 +122,15 @@ class Retriever:
         import logging
         import sqlite3
 
+        from chromadb.errors import ChromaError
+
         from tunesmith.knowledge.reflections import record_study
         from tunesmith.runners.errors import TunesmithError
 
         try:
             return record_study(self.store, study_store, study, signature=signature, hardware=hardware, model=model,
                                 params=params)
-        except (TunesmithError, OSError, sqlite3.Error) as exc:
+        except (TunesmithError, OSError, sqlite3.Error, ChromaError) as exc:
             logging.getLogger(__name__).warning("lessons of %s not indexed in %s: %s", study, self.store.path, exc)
             return {"indexed": 0, "confirmed": 0, "contradicted": 0}
 
