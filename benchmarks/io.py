@@ -12,6 +12,14 @@ table under ``benchmarks/data/io_<pair>.json``. Then:
   budget, as a study tells it, so at 5 trials it takes the guided start (``agents/strategies/guided_start.py``);
   the recorded tables carry no trace, so the replays guide from the parameters' names and help only.
 
+With ``--head-to-head ROUNDS`` the live run's best config (by its own medians) and the sweep's optimum
+then run again on the same file system, interleaved, ``ROUNDS`` runs each (column ``live_now``: the
+fraction at the live run's own machine load, with the judge's bootstrap verdict on it). On a shared
+machine the load moves the timings by several times between a sweep and a live run (the JSON records the
+load average, the sweep's ``spread`` and how many configs are ``tied_with_optimum``), so a recorded table
+alone cannot say whether a live run missed the optimum or the load moved it. ``--keep DIR`` keeps the
+live study for ``tune status``.
+
 Each run scores the fraction of the sweep's optimum it reached: the recorded median of the best config it
 tried against the best recorded median (``optimum / found`` when minimising, ``found / optimum`` when
 maximising), so a live run and a replay are valued on the same numbers. Prints a table and writes
@@ -241,14 +249,46 @@ def live_run(job_data: dict[str, Any], work: Path, log: Any) -> dict[str, Any]:
         log(f"  tune run exited {done.returncode}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
     con = sqlite3.connect(state / "tunesmith.db")
     try:
-        rows = con.execute("SELECT number, candidate FROM trials WHERE study = ? ORDER BY number",
+        rows = con.execute("SELECT number, candidate, measurement FROM trials WHERE study = ? ORDER BY number",
                            (job_data["name"],)).fetchall()
     finally:
         con.close()
-    candidates = [json.loads(c) for _, c in rows]
-    configs = [c["config"] for c in candidates if c.get("origin") not in ("remeasure", "final")]
+    firsts = [(json.loads(c), json.loads(m) if m else {}) for _, c, m in rows]
+    firsts = [(c, m) for c, m in firsts if c.get("origin") not in ("remeasure", "final")]
+    configs = [c["config"] for c, _ in firsts]
+    measured = [(c["config"], median(m["samples"])) for c, m in firsts if m.get("status") == "ok" and m.get("samples")]
     notes = [line for line in done.stdout.splitlines() if "priorit" in line.lower() or "trace" in line.lower()][:3]
-    return {"configs": configs, "seconds": seconds, "returncode": done.returncode, "trace_lines": notes}
+    return {"configs": configs, "measured": measured, "seconds": seconds, "returncode": done.returncode,
+            "trace_lines": notes}
+
+
+def head_to_head(job_data: dict[str, Any], ledger: Any, scratch: Path, configs: list[dict[str, Any]],
+                 rounds: int) -> list[list[float]]:
+    """``configs`` run again right after the live run, one run each per round, rounds interleaved (as the
+    sweep runs): samples per config taken under the same machine load, the live run's own."""
+    from tunesmith.runners.context import TrialContext
+    from tunesmith.runners.job import parse_job
+    from tunesmith.runners.local import LocalRunner
+    from tunesmith.runners.types import Candidate
+    from tunesmith.tools.plugins import TARGETS
+
+    job = parse_job(job_data, base_dir=scratch)
+    target, runner = TARGETS.create(job.target, job), LocalRunner()
+    samples: list[list[float]] = [[] for _ in configs]
+    try:
+        target.preflight()
+        for r in range(rounds):
+            for i, config in enumerate(configs):
+                work = scratch / f"h2h-{r}-{i}"
+                work.mkdir(parents=True, exist_ok=True)
+                ctx = TrialContext.for_job(job, runner, work, repeats=1, ledger=ledger, observers=())
+                m = target.evaluate(Candidate(config=config, origin="sampler"), ctx)
+                shutil.rmtree(work, ignore_errors=True)
+                samples[i] += m.samples if m.status.value == "ok" else []
+    finally:
+        target.close()
+        runner.close()
+    return samples
 
 
 # -- scoring -----------------------------------------------------------------------------------------------
@@ -275,13 +315,25 @@ def spread(table: Any) -> float:
     return median(rel) if rel else 0.0
 
 
+def versus_optimum(table: Any, config: dict[str, Any]) -> str:
+    """The judge's bootstrap verdict (``runners/speedup.py``, 5 % minimum effect) on ``config``'s recorded
+    rounds against the optimum's: "noise" means the sweep cannot tell the two apart."""
+    from tunesmith.runners.speedup import speedup_of
+
+    ok = {json.dumps(r.config, sort_keys=True): r.samples for r in table.records if r.status.value == "ok" and r.samples}
+    best = (min if table.objective.minimize else max)(ok.values(), key=median)
+    mine = ok.get(json.dumps(config, sort_keys=True))
+    if mine is None:
+        return "unmeasured"
+    if mine is best:
+        return "optimum"
+    return speedup_of(mine, best, minimize=table.objective.minimize, min_effect=0.05, basis="sweep rounds", seed=0).decision
+
+
 def tied(table: Any) -> int:
-    """How many configs the sweep cannot tell from its optimum: their rounds' ranges overlap the optimum's."""
-    ok = [r for r in table.records if r.status.value == "ok" and r.samples]
-    pick = min if table.objective.minimize else max
-    best = pick(ok, key=lambda r: median(r.samples))
-    lo, hi = min(best.samples), max(best.samples)
-    return sum(1 for r in ok if min(r.samples) <= hi and max(r.samples) >= lo)
+    """How many configs (the optimum included) the sweep cannot tell from its optimum."""
+    return sum(versus_optimum(table, r.config) in ("optimum", "noise", "better") for r in table.records
+               if r.status.value == "ok" and r.samples)
 
 
 def screened_order(configs: list[dict[str, Any]], baseline: dict[str, Any]) -> list[str]:
@@ -336,6 +388,9 @@ def run_pair(name: str, pair: dict[str, Any], args: argparse.Namespace, log: Any
                 log(f"{name}: tune run, 5 trials, offline planner")
                 live = live_run(pair_job(name, pair, out_dir, scope, live=True), base, log)
                 entry["live"] = live
+                if args.head_to_head and live["measured"]:
+                    entry["head_to_head"] = compare_now(name, pair, out_dir, scope, ledger, base, live, table_path,
+                                                        args.head_to_head, log)
         leftover = ledger.restore_all()
         entry["teardown"] = leftover
         if args.keep and not args.no_live:  # the live study stays for `tune status NAME --state-dir ...`
@@ -358,12 +413,43 @@ def run_pair(name: str, pair: dict[str, Any], args: argparse.Namespace, log: Any
         configs = [c for c in live_results["configs"]][:5]
         entry["live"] = live_results
         entry["tunesmith_live@5"] = fraction(table, configs)
+        found = [c for c in configs if any(rc == c for rc, _ in known)]
+        if found:
+            pick = min if table.objective.minimize else max
+            best_found = pick(found, key=lambda c: next(v for rc, v in known if rc == c))
+            entry["live_best_vs_optimum"] = versus_optimum(table, best_found)
         order = screened_order(configs, table.baseline)
         if order:  # replays screen in the order the live (trace-guided) run did
             table = table.model_copy(update={"rules": order + [r for r in table.rules if r not in order]})
             table_path.write_text(table.model_dump_json(indent=1))
     entry["replays"] = replays(table_path, args.repeats)
     return entry
+
+
+def compare_now(name: str, pair: dict[str, Any], out_dir: Path, scope: str, ledger: Any, base: Path,
+                live: dict[str, Any], table_path: Path, rounds: int, log: Any) -> dict[str, Any]:
+    """The live run's best config (by its own medians) against the sweep's optimum, both run again now,
+    interleaved: the fraction of the optimum at today's load, and the judge's bootstrap verdict on it."""
+    from tunesmith.runners.replay.target import ReplayTable
+    from tunesmith.runners.speedup import speedup_of
+
+    table = ReplayTable.load(table_path)
+    minimize = table.objective.minimize
+    found = (min if minimize else max)(live["measured"], key=lambda cv: cv[1])[0]
+    optimum = (min if minimize else max)(medians(table), key=lambda cv: cv[1])[0]
+    log(f"{name}: head to head now, {rounds} interleaved rounds: live best {found} vs sweep optimum {optimum}")
+    if found == optimum:
+        return {"found": found, "optimum": optimum, "fraction": 1.0, "verdict": "same config", "rounds": 0,
+                "load_avg": list(os.getloadavg())}
+    s_found, s_opt = head_to_head(pair_job(name, pair, out_dir, scope, live=False), ledger, base / "h2h",
+                                  [found, optimum], rounds)
+    if not s_found or not s_opt:
+        return {"found": found, "optimum": optimum, "error": "a config failed when run again"}
+    f, o = median(s_found), median(s_opt)
+    verdict = speedup_of(s_found, s_opt, minimize=minimize, min_effect=0.05, basis="head to head", seed=0).decision
+    return {"found": found, "optimum": optimum, "found_samples": s_found, "optimum_samples": s_opt,
+            "fraction": min(1.0, o / f if minimize else f / o), "verdict": verdict, "rounds": rounds,
+            "load_avg": list(os.getloadavg())}
 
 
 def _previous_live(name: str, json_path: str) -> dict[str, Any] | None:
@@ -378,14 +464,16 @@ def render(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    cols = ["tunesmith_live@5", "offline_planner@5", "tpe@5", "tpe@20", "random@5", "random@20"]
+    cols = ["tunesmith_live@5", "live_now", "offline_planner@5", "tpe@5", "tpe@20", "random@5", "random@20"]
     table = Table(title="fraction of the sweep's optimum reached; replays: median over "
                   f"{results['repeats']} seeds (share of seeds at >= 95 %)")
     for c in ("pair", "configs", "rounds", "tied", "optimum", *cols):
         table.add_column(c, justify="left" if c == "pair" else "right", no_wrap=True)
     for e in results["pairs"]:
         cells = [f"{e['tunesmith_live@5']:.0%}" if "tunesmith_live@5" in e else "-"]
-        cells += [f"{e['replays'][c]['median']:.0%} ({e['replays'][c]['share_95']:.0%})" for c in cols[1:]]
+        h = e.get("head_to_head") or {}
+        cells += [f"{h['fraction']:.0%} ({h['verdict']})" if "fraction" in h else "-"]
+        cells += [f"{e['replays'][c]['median']:.0%} ({e['replays'][c]['share_95']:.0%})" for c in cols[2:]]
         table.add_row(e["pair"], str(e["configs"]), str(e.get("rounds", "-")), str(e.get("tied_with_optimum", "-")),
                       f"{e['optimum']:.4g} {e['metric']}", *cells)
     Console(width=160).print(table)
@@ -401,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay-only", action="store_true", help="no file system, sweep or live run")
     parser.add_argument("--no-live", action="store_true", help="skip the live tune run (reuse the last one's configs)")
     parser.add_argument("--scratch", default=str(Path(tempfile.gettempdir()) / "tunesmith-io-bench"))
+    parser.add_argument("--head-to-head", type=int, default=0, metavar="ROUNDS",
+                        help="after the live run, run its best config and the sweep's optimum again, interleaved")
     parser.add_argument("--keep", metavar="DIR", help="copy the live run's study (state folder, job) to DIR/PAIR")
     parser.add_argument("--json", default=str(HERE / "results" / "io.json"))
     args = parser.parse_args(argv)
