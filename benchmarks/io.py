@@ -476,7 +476,7 @@ def render(results: dict[str, Any]) -> None:
         cells += [f"{e['replays'][c]['median']:.0%} ({e['replays'][c]['share_95']:.0%})" for c in cols[2:]]
         table.add_row(e["pair"], str(e["configs"]), str(e.get("rounds", "-")), str(e.get("tied_with_optimum", "-")),
                       f"{e['optimum']:.4g} {e['metric']}", *cells)
-    Console(width=160).print(table)
+    Console(width=200).print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
