@@ -16,6 +16,7 @@ runs the step again, which the nodes are written to allow).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,21 +29,29 @@ PRUNE_EVERY = 50  # graph steps between two prunes (about fifty rounds)
 
 
 class BatchedSaver(SqliteSaver):
-    """LangGraph's ``SqliteSaver`` whose ``put_writes`` is committed with the next ``put`` (one commit per step)."""
+    """LangGraph's ``SqliteSaver`` whose ``put_writes`` is committed with the next ``put`` (one commit per step).
 
-    _defer = False
+    LangGraph calls ``put_writes`` from the thread that ran the task and ``put`` from the loop's thread, and
+    the two can overlap: whether to defer the commit is therefore decided per thread. A flag shared between
+    threads let a ``put`` that ran while another thread was inside ``put_writes`` skip its commit, so a kill
+    lost the newest checkpoint (the resumed study then re-planned from an older round).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
 
     def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = "") -> None:
-        self._defer = True  # graph steps run one at a time (durability="sync"): no other call is in flight
+        self._local.defer = True
         try:
             super().put_writes(config, writes, task_id, task_path)
         finally:
-            self._defer = False
+            self._local.defer = False
 
     @contextmanager
     def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
-        """The saver's cursor; inside ``put_writes`` it leaves the transaction open for the next commit."""
-        with super().cursor(transaction=transaction and not self._defer) as cur:
+        """The saver's cursor; inside this thread's ``put_writes`` it leaves the transaction open for the next commit."""
+        with super().cursor(transaction=transaction and not getattr(self._local, "defer", False)) as cur:
             yield cur
 
 
