@@ -24,11 +24,10 @@ def register(app: typer.Typer) -> None:
         knowledge_dir: Annotated[str | None, typer.Option(help="the knowledge store (default: the user's; off: none)")] = None,
     ) -> None:
         """Talk to tunesmith: describe a job, approve it, watch it run, ask why (list, status, compare, ...)."""
-        from tunesmith.agents.frontends.cli import _fail, _internal
+        from tunesmith.agents.frontends.cli import _fail, _internal, check_llm_mode
         from tunesmith.runners.errors import TunesmithError
 
-        if llm is not None and llm not in ("auto", "off", "endpoint", "local"):
-            raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use auto, off, endpoint or local"))
+        check_llm_mode(llm)
         setup = None
         try:
             from tunesmith.agents.llm.config import resolve_llm

@@ -52,11 +52,10 @@ def register(app: typer.Typer) -> None:
                                                 "live")] = DEFAULT_STATE,
     ) -> None:
         """Re-measure BASELINE's tuned configs here and fail on a regression (exit 1); re-tune on request."""
-        from tunesmith.agents.frontends.cli import _fail, _reading
+        from tunesmith.agents.frontends.cli import _fail, _reading, check_llm_mode
         from tunesmith.runners.errors import TunesmithError
 
-        if llm not in ("auto", "off", "endpoint", "local"):
-            raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use off, auto, endpoint or local"))
+        check_llm_mode(llm)
         with _reading(state_dir):
             if write_baseline:
                 _write(baseline, study or [], job, threshold, state_dir)

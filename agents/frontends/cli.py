@@ -87,6 +87,15 @@ def _fail(exc: TunesmithError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+LLM_MODES = ("auto", "off", "endpoint", "local")
+
+
+def check_llm_mode(llm: str | None) -> None:
+    """Every command's ``--llm``: one of LLM_MODES (None: the command's default), else one line, exit 2."""
+    if llm is not None and llm not in LLM_MODES:
+        raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use auto, off, endpoint or local"))
+
+
 def _internal(exc: BaseException, state_dir: Path) -> typer.Exit:
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / "crash.log"
@@ -159,8 +168,7 @@ def run(
     from tunesmith.agents.frontends.live import LiveView, OutputClosed, PlainView
     from tunesmith.agents.study import baseline_failed, baseline_unmeasured, drive, open_session, prepare_job
 
-    if llm is not None and llm not in ("auto", "off", "endpoint", "local"):
-        raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use auto, off, endpoint or local"))
+    check_llm_mode(llm)
     _signals.clear()
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -20,8 +20,6 @@ from typer.core import TyperGroup
 
 from tunesmith.runners.errors import TunesmithError
 
-LLM_MODES = ("auto", "off", "endpoint", "local")
-
 
 class KernelGroup(TyperGroup):
     """A group whose first argument, when it is not one of its sub-commands, is a problem file for ``generate``."""
@@ -59,10 +57,9 @@ def register(app: typer.Typer) -> None:
         state_dir: StateDir = DEFAULT_STATE,
     ) -> None:
         """Generate, verify and store a Triton kernel for PROBLEM (also: tune kernel PROBLEM.py)."""
-        from tunesmith.agents.frontends.cli import _fail, _internal, _say
+        from tunesmith.agents.frontends.cli import _fail, _internal, _say, check_llm_mode
 
-        if llm not in LLM_MODES:
-            raise _fail(TunesmithError(f"--llm {llm!r} is not a mode", "use auto, off, endpoint or local"))
+        check_llm_mode(llm)
         if budget is not None and budget < 1:
             raise _fail(TunesmithError(f"--budget {budget}: at least one config must be tried", "pass --budget 1 or more"))
         if rounds < 1:
